@@ -1,0 +1,114 @@
+/**
+ * What a device *is*: the validated, typed form of one devices.yaml entry.
+ * Loading and validation live in load.ts; how to talk to a device lives in
+ * harness/transport/.
+ */
+import type { Arch, DeviceSnapshot } from '../results/record.ts';
+
+export type TransportKind = 'ssh' | 'qemu' | 'local';
+
+/** Where a value came from, for errors raised after loading. */
+export interface SourcePosition {
+  file: string;
+  line: number;
+  col: number;
+}
+
+export interface Timeouts {
+  /** Connecting (including retries while a device boots). */
+  connectMs: number;
+  /** One job, from payload start to its end; the agent kills the process group then. */
+  jobMs: number;
+  /** QEMU: boot until the SSH banner answers. */
+  bootMs: number;
+}
+
+/** How to authenticate. A password only ever comes from an environment variable. */
+export interface SshAuth {
+  identityFile: string | null;
+  useAgent: boolean;
+  /** Name of the environment variable that holds the password, never the password. */
+  passwordEnv: string | null;
+}
+
+/** Host-key pinning: a SHA256 fingerprint ("SHA256:base64") or a known_hosts file. */
+export interface HostKeyPin {
+  fingerprint: string | null;
+  knownHosts: string | null;
+}
+
+interface DeviceBase {
+  name: string;
+  transport: TransportKind;
+  model: string;
+  ramMb: number;
+  /** The userland arch we expect; the agent's facts say what it really is. */
+  arch: Arch;
+  tags: string[];
+  /** Parent folder on the device for per-run workdirs. */
+  workdir: string;
+  /** Python interpreter on the device that runs the agent and the payload. */
+  python: string;
+  timeouts: Timeouts;
+  source: SourcePosition;
+}
+
+export interface SshTarget {
+  host: string;
+  port: number;
+  user: string;
+  auth: SshAuth;
+  hostKey: HostKeyPin;
+}
+
+export interface SshDevice extends DeviceBase, SshTarget {
+  transport: 'ssh';
+}
+
+/** A QEMU-emulated Pi: either a named profile, or the user's own image and boot files. */
+export interface QemuSpec {
+  /** Profile name from harness/transport/qemu/profiles.ts, e.g. "pi4b-2g-armhf". */
+  profile: string | null;
+  image: string | null;
+  kernel: string | null;
+  initrd: string | null;
+  dtb: string | null;
+  machine: string | null;
+  cpu: string | null;
+  append: string | null;
+  /** Guest user the harness logs in as. */
+  user: string;
+}
+
+export interface QemuDevice extends DeviceBase {
+  transport: 'qemu';
+  qemu: QemuSpec;
+}
+
+/** This machine, optionally under a memory cgroup that stands in for a Pi's RAM. */
+export interface LocalDevice extends DeviceBase {
+  transport: 'local';
+  /** Memory cap in MB; null runs uncapped. */
+  capMb: number | null;
+}
+
+export type Device = SshDevice | QemuDevice | LocalDevice;
+
+export interface Inventory {
+  file: string;
+  devices: Device[];
+  /** Named groups of device names, for --tag selection alongside tags. */
+  groups: Record<string, string[]>;
+}
+
+/** The secret-free view of a device that goes into every result record. */
+export function snapshotDevice(device: Device): DeviceSnapshot {
+  return {
+    name: device.name,
+    transport: device.transport,
+    model: device.model,
+    ramMb: device.ramMb,
+    arch: device.arch,
+    tags: [...device.tags],
+  };
+}

@@ -1,0 +1,67 @@
+/**
+ * How the controller talks to a device. A transport knows nothing of suites:
+ * it runs shell commands and moves files, and that is all.
+ *
+ * Implementations: ssh.ts (ssh2), local.ts (this machine, optionally under a
+ * memory cgroup), qemu.ts (boots a VM, then talks SSH to it).
+ */
+
+export interface ExecOptions {
+  /** Aborting kills the remote command (best effort) and rejects with the signal's reason. */
+  signal?: AbortSignal;
+  onStdout?: (chunk: Buffer) => void;
+  onStderr?: (chunk: Buffer) => void;
+}
+
+export interface ExecResult {
+  /** Exit code, or null when the command died of a signal. */
+  code: number | null;
+  /** Signal name without the SIG prefix as reported by the server ("KILL"), or null. */
+  signal: string | null;
+  /** Both streams are always drained; these hold what was read (bounded by the caller's needs). */
+  stdout: string;
+  stderr: string;
+}
+
+export interface Transport {
+  /** Human-readable target, safe for logs: never contains a secret. */
+  readonly describe: string;
+  /** Open the connection (retrying while the device boots). Idempotent. */
+  connect(signal?: AbortSignal): Promise<void>;
+  /**
+   * Run one shell command line on the device. Build it with `shellJoin` from
+   * harness/transport/quote.ts so no value can inject shell.
+   */
+  exec(command: string, options?: ExecOptions): Promise<ExecResult>;
+  /** Write a file, creating it with `mode` (e.g. 0o600). Parent must exist. */
+  writeFile(remotePath: string, data: Buffer | string, mode?: number): Promise<void>;
+  readFile(remotePath: string): Promise<Buffer>;
+  /** Create a directory (and parents) with `mode`. */
+  mkdir(remotePath: string, mode?: number): Promise<void>;
+  /** Close the connection. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+/** A transport failure: the harness could not do its job. Becomes `infra_error`. */
+export class TransportError extends Error {
+  override readonly name = 'TransportError';
+  constructor(
+    message: string,
+    readonly target: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** The host key was unknown (and --accept-new not given) or changed. Never retried. */
+export class HostKeyError extends TransportError {
+  constructor(
+    message: string,
+    target: string,
+    readonly presented: string,
+    readonly expected: string | null,
+  ) {
+    super(message, target);
+  }
+}
