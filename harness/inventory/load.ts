@@ -1,0 +1,259 @@
+/**
+ * devices.yaml → Inventory. Validates everything and reports every problem at
+ * once as positioned diagnostics (file:line:col, the value, what is allowed).
+ *
+ * Layout of the file:
+ *   defaults: { <any device key> }       merged under each device
+ *   groups:   { <group>: [device, ...] } selection by --tag accepts group names too
+ *   devices:  [ { name, transport, ... } ]
+ * String values may use ${VAR} or ${VAR:-fallback}; a password only ever comes
+ * from an environment variable named by `password_env`.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { isMap, isScalar, isSeq, visit } from 'yaml';
+import { ARCHES, type Arch } from '../results/record.ts';
+import { ConfigError, PositionedYaml, type Diagnostic, type YamlPath } from '../config/diagnostics.ts';
+import { MappingReader } from '../config/reader.ts';
+import type { Device, Inventory, Timeouts, TransportKind } from './device.ts';
+import { profileDefaults } from './profile-defaults.ts';
+
+const TRANSPORTS: readonly TransportKind[] = ['ssh', 'qemu', 'local'];
+const COMMON_KEYS = ['name', 'transport', 'model', 'ram_mb', 'arch', 'tags', 'workdir', 'python', 'timeouts'] as const;
+const SSH_KEYS = ['host', 'port', 'user', 'identity_file', 'agent', 'password_env', 'host_key', 'known_hosts'] as const;
+const QEMU_KEYS = ['profile', 'image', 'kernel', 'initrd', 'dtb', 'machine', 'cpu', 'append', 'user'] as const;
+const LOCAL_KEYS = ['cap_mb'] as const;
+const KEYS_BY_TRANSPORT: Record<TransportKind, readonly string[]> = {
+  ssh: [...COMMON_KEYS, ...SSH_KEYS],
+  qemu: [...COMMON_KEYS, ...QEMU_KEYS],
+  local: [...COMMON_KEYS, ...LOCAL_KEYS],
+};
+const ALL_DEVICE_KEYS = [...new Set([...COMMON_KEYS, ...SSH_KEYS, ...QEMU_KEYS, ...LOCAL_KEYS])];
+const TIMEOUT_KEYS = ['connect', 'job', 'boot'] as const;
+
+const NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}=?$/;
+const TAG = /^[A-Za-z0-9._:-]+$/;
+
+export const DEFAULT_TIMEOUTS: Timeouts = { connectMs: 60_000, jobMs: 15 * 60_000, bootMs: 180_000 };
+
+/** Load and validate an inventory file. Throws ConfigError with every problem found. */
+export function loadInventory(file: string, env: NodeJS.ProcessEnv = process.env): Inventory {
+  if (!existsSync(file)) {
+    throw new ConfigError([{ file, line: 1, col: 1, message: 'inventory file not found', allowed: 'a devices.yaml path (see --inventory)' }]);
+  }
+  return parseInventory(file, readFileSync(file, 'utf8'), env);
+}
+
+export function parseInventory(file: string, text: string, env: NodeJS.ProcessEnv = process.env): Inventory {
+  const { yaml, diagnostics } = PositionedYaml.parse(file, text);
+  if (diagnostics.length > 0) throw new ConfigError(diagnostics);
+  const contents = yaml.doc.contents;
+  if (contents === null || (isScalar(contents) && (contents.value === null || contents.value === ''))) {
+    throw new ConfigError([{ file, line: 1, col: 1, message: 'inventory is empty', allowed: 'a mapping with a `devices:` list' }]);
+  }
+  interpolateEnv(yaml, env, diagnostics);
+  const r = new MappingReader(yaml, diagnostics);
+  if (!isMap(contents)) {
+    r.error([], 'inventory must be a mapping', r.get([]), 'keys: defaults, groups, devices');
+    throw new ConfigError(diagnostics);
+  }
+  r.checkKeys([], ['defaults', 'groups', 'devices'], 'the inventory');
+  if (r.has(['defaults'])) r.checkKeys(['defaults'], ALL_DEVICE_KEYS, '`defaults`');
+
+  const devicesNode = yaml.doc.get('devices', true);
+  const devices: Device[] = [];
+  if (!isSeq(devicesNode) || devicesNode.items.length === 0) {
+    r.error(['devices'], '`devices` must be a non-empty list', r.get(['devices']), 'a list of device mappings');
+  } else {
+    const seen = new Map<string, number>();
+    devicesNode.items.forEach((_, i) => {
+      // Duplicates are checked on the raw names, so they are reported even when a device has other problems.
+      const raw = r.get(['devices', i, 'name']);
+      if (typeof raw === 'string') {
+        const first = seen.get(raw);
+        if (first === undefined) seen.set(raw, i);
+        else {
+          const at = yaml.position(['devices', first, 'name']);
+          r.error(['devices', i, 'name'], `duplicate device name \`${raw}\` (first defined at ${file}:${at.line}:${at.col})`, raw, 'a name used once');
+        }
+      }
+      const device = readDevice(r, i, file);
+      if (device !== undefined) devices.push(device);
+    });
+  }
+  const groups = readGroups(r, new Set(devices.map((d) => d.name)));
+  if (diagnostics.length > 0) throw new ConfigError(sortByPosition(diagnostics));
+  return { file, devices, groups };
+}
+
+function sortByPosition(diagnostics: Diagnostic[]): Diagnostic[] {
+  return [...diagnostics].sort((a, b) => a.line - b.line || a.col - b.col);
+}
+
+/** Replace ${VAR} and ${VAR:-fallback} in every string scalar; an unset variable is a diagnostic. */
+function interpolateEnv(yaml: PositionedYaml, env: NodeJS.ProcessEnv, diagnostics: Diagnostic[]): void {
+  visit(yaml.doc, {
+    Scalar(_key, node) {
+      if (typeof node.value !== 'string' || !node.value.includes('${')) return;
+      const original = node.value;
+      node.value = original.replace(/\$\{([^}:]*)(?::-([^}]*))?\}/g, (whole, name: string, fallback: string | undefined) => {
+        if (!ENV_NAME.test(name)) {
+          diagnostics.push(positionedAt(yaml, node.range?.[0], `invalid variable reference ${whole}`, original, '${NAME} or ${NAME:-fallback}'));
+          return whole;
+        }
+        const value = env[name];
+        if (value !== undefined && value !== '') return value;
+        if (fallback !== undefined) return fallback;
+        diagnostics.push(positionedAt(yaml, node.range?.[0], `environment variable ${name} is not set`, original, `set ${name}, or write \${${name}:-fallback}`));
+        return whole;
+      });
+    },
+  });
+}
+
+function positionedAt(yaml: PositionedYaml, offset: number | undefined, message: string, value: string, allowed: string): Diagnostic {
+  // A scalar's own offset is exact; a path-based lookup would only find its parent.
+  const pos = offset === undefined ? { line: 1, col: 1 } : yaml.positionOfOffset(offset);
+  return { file: yaml.file, ...pos, message, value: JSON.stringify(value), allowed };
+}
+
+function readDevice(r: MappingReader, index: number, file: string): Device | undefined {
+  const at = (key: string): YamlPath => ['devices', index, key];
+  const node = r.yaml.doc.getIn(['devices', index], true);
+  if (!isMap(node)) {
+    r.error(['devices', index], 'each device must be a mapping', r.get(['devices', index]), 'name, transport, ... (see README)');
+    return undefined;
+  }
+  const errorsBefore = r.diagnostics.length;
+  // A key in the device wins over `defaults`. A problem in `defaults` is reported once (with the first device), not per device.
+  const quiet = new MappingReader(r.yaml, []);
+  const pick: Pick = (key, read) =>
+    r.has(at(key)) ? read(at(key), r) : r.has(['defaults', key]) ? read(['defaults', key], index === 0 ? r : quiet) : undefined;
+
+  const name = r.string(at('name'), { required: true, pattern: NAME, allowed: 'lower-case letters, digits, ".", "_", "-" (max 63), starting with a letter or digit' });
+  const transport =
+    r.has(at('transport')) || r.has(['defaults', 'transport'])
+      ? pick('transport', (p, rd) => rd.oneOf(p, TRANSPORTS))
+      : r.oneOf(at('transport'), TRANSPORTS, { required: true });
+  if (r.has(at('password'))) {
+    r.error(at('password'), 'a literal password is not allowed in the inventory', '(redacted)', 'password_env: NAME_OF_ENV_VAR holding the password');
+  }
+  if (transport === undefined) {
+    r.checkKeys(['devices', index], ALL_DEVICE_KEYS, `device ${name ?? `#${index + 1}`}`, ['password']);
+    return undefined;
+  }
+  r.checkKeys(['devices', index], KEYS_BY_TRANSPORT[transport], `${transport} device \`${name ?? `#${index + 1}`}\``, ['password']);
+
+  const profile = transport === 'qemu' ? pick('profile', (p, rd) => rd.string(p)) ?? null : null;
+  const fromProfile = profile !== null ? profileDefaults(profile) : null;
+  if (profile !== null && fromProfile === null) {
+    r.error(at('profile'), 'unknown QEMU profile', profile, profileDefaults.names().join(', '));
+  }
+  const model = pick('model', (p, rd) => rd.string(p)) ?? fromProfile?.model ?? (transport === 'local' ? 'local capped host' : undefined);
+  const ramMb = pick('ram_mb', (p, rd) => rd.int(p, 128, 65536)) ?? fromProfile?.ramMb;
+  const arch = pick('arch', (p, rd) => rd.oneOf<Arch>(p, ARCHES)) ?? fromProfile?.arch;
+  if (model === undefined) r.error(at('model'), 'missing required key `model`', undefined, 'the Pi model, e.g. "Raspberry Pi 4 Model B"');
+  if (ramMb === undefined && !r.has(at('ram_mb'))) r.error(at('ram_mb'), 'missing required key `ram_mb`', undefined, 'an integer from 128 to 65536');
+  if (arch === undefined && !r.has(at('arch'))) r.error(at('arch'), 'missing required key `arch`', undefined, ARCHES.join(' | '));
+
+  const tags = pick('tags', (p, rd) => rd.stringList(p, TAG)) ?? [];
+  const workdir = pick('workdir', (p, rd) => rd.string(p, { pattern: /^\/[^\0]*$/, allowed: 'an absolute path' })) ?? '/tmp/pi-hil';
+  const python = pick('python', (p, rd) => rd.string(p)) ?? 'python3';
+  const timeouts = readTimeouts(r, index);
+  const pos = r.yaml.position(['devices', index]);
+  const source = { file, line: pos.line, col: pos.col };
+
+  if (name === undefined || model === undefined || ramMb === undefined || arch === undefined || r.diagnostics.length > errorsBefore) {
+    // Keep reading transport-specific keys so their problems are reported too.
+    readTransportPart(r, transport, pick, at);
+    return undefined;
+  }
+  const base = { name, model, ramMb, arch, tags, workdir, python, timeouts, source };
+  const part = readTransportPart(r, transport, pick, at);
+  if (part === undefined || r.diagnostics.length > errorsBefore) return undefined;
+  return { ...base, ...part } as Device;
+}
+
+type Pick = <T>(key: string, read: (path: YamlPath, reader: MappingReader) => T | undefined) => T | undefined;
+type BaseKey = 'name' | 'model' | 'ramMb' | 'arch' | 'tags' | 'workdir' | 'python' | 'timeouts' | 'source';
+/** The transport-specific half of a device (Omit distributed over the union). */
+type TransportPart = Device extends infer D ? (D extends Device ? Omit<D, BaseKey> : never) : never;
+
+function readTransportPart(r: MappingReader, transport: TransportKind, pick: Pick, at: (key: string) => YamlPath): TransportPart | undefined {
+  switch (transport) {
+    case 'ssh': {
+      const host = r.string(at('host'), { required: true, allowed: 'a hostname or IP address of the ssh device' });
+      const port = pick('port', (p, rd) => rd.int(p, 1, 65535)) ?? 22;
+      const user = pick('user', (p, rd) => rd.string(p)) ?? 'pi';
+      const identityFile = pick('identity_file', (p, rd) => rd.string(p)) ?? null;
+      const useAgent = pick('agent', (p, rd) => rd.bool(p)) ?? false;
+      const passwordEnv = pick('password_env', (p, rd) => rd.string(p, { pattern: ENV_NAME, allowed: 'the NAME of an environment variable' })) ?? null;
+      const fingerprint = pick('host_key', (p, rd) => rd.string(p, { pattern: FINGERPRINT, allowed: 'SHA256:<43 base64 chars>, as printed by `ssh-keygen -lf`' })) ?? null;
+      const knownHosts = pick('known_hosts', (p, rd) => rd.string(p)) ?? null;
+      if (identityFile === null && !useAgent && passwordEnv === null && !r.has(at('identity_file'))) {
+        r.error(at('name'), 'no way to authenticate', undefined, 'one of identity_file, agent: true, password_env');
+      }
+      if (host === undefined) return undefined;
+      return { transport, host, port, user, auth: { identityFile, useAgent, passwordEnv }, hostKey: { fingerprint, knownHosts } };
+    }
+    case 'qemu': {
+      const get = (key: string): string | null => pick(key, (p, rd) => rd.string(p)) ?? null;
+      const qemu = {
+        profile: get('profile'),
+        image: get('image'),
+        kernel: get('kernel'),
+        initrd: get('initrd'),
+        dtb: get('dtb'),
+        machine: get('machine'),
+        cpu: get('cpu'),
+        append: get('append'),
+        user: get('user') ?? 'pi',
+      };
+      if (qemu.profile === null && (qemu.image === null || qemu.kernel === null)) {
+        r.error(at('name'), 'a qemu device needs a profile, or its own image and kernel', undefined, 'profile: <name>, or image: + kernel: (+ initrd, dtb, machine, cpu)');
+      }
+      return { transport, qemu };
+    }
+    case 'local': {
+      const capMb = pick('cap_mb', (p, rd) => rd.int(p, 32, 65536)) ?? null;
+      return { transport, capMb };
+    }
+  }
+}
+
+/** Timeouts merge key by key: device, then `defaults`, then the built-in values. */
+function readTimeouts(r: MappingReader, index: number): Timeouts {
+  const device: YamlPath = ['devices', index, 'timeouts'];
+  const defaults: YamlPath = ['defaults', 'timeouts'];
+  // `defaults` is shared by every device: report its problems once, with the first device.
+  const forDefaults = index === 0 ? r : new MappingReader(r.yaml, []);
+  r.checkKeys(device, TIMEOUT_KEYS, '`timeouts`');
+  forDefaults.checkKeys(defaults, TIMEOUT_KEYS, '`timeouts`');
+  const read = (key: (typeof TIMEOUT_KEYS)[number]): number | undefined =>
+    r.has([...device, key]) ? r.duration([...device, key]) : forDefaults.duration([...defaults, key]);
+  return {
+    connectMs: read('connect') ?? DEFAULT_TIMEOUTS.connectMs,
+    jobMs: read('job') ?? DEFAULT_TIMEOUTS.jobMs,
+    bootMs: read('boot') ?? DEFAULT_TIMEOUTS.bootMs,
+  };
+}
+
+function readGroups(r: MappingReader, names: Set<string>): Record<string, string[]> {
+  const groups: Record<string, string[]> = {};
+  const node = r.yaml.doc.get('groups', true);
+  if (node === undefined) return groups;
+  if (!isMap(node)) {
+    r.error(['groups'], '`groups` must be a mapping of group name to device names', r.get(['groups']), 'groups: { nightly: [pi4-8g, pi3-1g] }');
+    return groups;
+  }
+  for (const pair of node.items) {
+    const group = isScalar(pair.key) ? String(pair.key.value) : '';
+    const members = r.stringList(['groups', group]) ?? [];
+    members.forEach((member, i) => {
+      if (!names.has(member)) r.error(['groups', group, i], `group \`${group}\` names an unknown device`, member, [...names].join(', '));
+    });
+    groups[group] = members;
+  }
+  return groups;
+}

@@ -1,0 +1,71 @@
+/**
+ * Inventory × suites → the list of jobs to run, after --device, --tag,
+ * --suite and --shard. One job is one suite on one device.
+ */
+import { UsageError } from '../config/diagnostics.ts';
+import type { Device, Inventory } from '../inventory/device.ts';
+
+export interface Shard {
+  /** 1-based. */
+  index: number;
+  count: number;
+}
+
+export interface Selection {
+  devices: string[];
+  tags: string[];
+  suites: string[];
+  shard: Shard | null;
+}
+
+export interface Job<S extends { name: string }> {
+  /** `<suite>.<device>`, the same identity the reports use across runs. */
+  id: string;
+  device: Device;
+  suite: S;
+}
+
+/** "i/n" with 1 ≤ i ≤ n. */
+export function parseShard(spec: string): Shard {
+  const m = /^(\d+)\/(\d+)$/.exec(spec.trim());
+  const index = m ? Number(m[1]) : NaN;
+  const count = m ? Number(m[2]) : NaN;
+  if (!m || count < 1 || index < 1 || index > count) {
+    throw new UsageError('--shard', spec, '"i/n" with 1 <= i <= n, e.g. --shard 2/4');
+  }
+  return { index, count };
+}
+
+/** Devices picked by --device and --tag (tags match device tags or inventory group names). */
+export function selectDevices(inventory: Inventory, selection: Pick<Selection, 'devices' | 'tags' | 'shard'>): Device[] {
+  const names = inventory.devices.map((d) => d.name);
+  for (const wanted of selection.devices) {
+    if (!names.includes(wanted)) throw new UsageError('--device', wanted, names.join(', '), `no device named ${wanted} in ${inventory.file}`);
+  }
+  const knownTags = new Set([...inventory.devices.flatMap((d) => d.tags), ...Object.keys(inventory.groups)]);
+  for (const tag of selection.tags) {
+    if (!knownTags.has(tag)) throw new UsageError('--tag', tag, [...knownTags].sort().join(', ') || '(the inventory has no tags or groups)', `no device or group has tag ${tag}`);
+  }
+  let devices = inventory.devices.filter(
+    (d) =>
+      (selection.devices.length === 0 || selection.devices.includes(d.name)) &&
+      (selection.tags.length === 0 || selection.tags.some((tag) => d.tags.includes(tag) || (inventory.groups[tag] ?? []).includes(d.name))),
+  );
+  // Shards split devices, not jobs: two CI machines must never drive the same device at once.
+  const shard = selection.shard;
+  if (shard) devices = devices.filter((_, i) => i % shard.count === shard.index - 1);
+  return devices;
+}
+
+export function planJobs<S extends { name: string }>(inventory: Inventory, suites: readonly S[], selection: Selection): Job<S>[] {
+  const suiteNames = suites.map((s) => s.name);
+  for (const wanted of selection.suites) {
+    if (!suiteNames.includes(wanted)) throw new UsageError('--suite', wanted, suiteNames.join(', '), `no suite named ${wanted}`);
+  }
+  const chosenSuites = suites.filter((s) => selection.suites.length === 0 || selection.suites.includes(s.name));
+  const jobs: Job<S>[] = [];
+  for (const device of selectDevices(inventory, selection)) {
+    for (const suite of chosenSuites) jobs.push({ id: `${suite.name}.${device.name}`, device, suite });
+  }
+  return jobs;
+}

@@ -1,0 +1,292 @@
+/**
+ * The SSH transport (ssh2): one connection per device, reused for all its
+ * jobs. Keepalive on, readyTimeout set, connects retried with backoff because
+ * a booting device refuses connections. Host keys are pinned.
+ */
+import { readFileSync } from 'node:fs';
+import ssh2 from 'ssh2';
+import type { ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
+import type { SshTarget } from '../inventory/device.ts';
+import { checkKnownHosts, fingerprintOf, recordKnownHost, type HostKeyVerdict } from './host-keys.ts';
+import { shellJoin } from './quote.ts';
+import { HostKeyError, TransportError, type ExecOptions, type ExecResult, type Transport } from './transport.ts';
+
+export interface SshOptions {
+  /** Record unseen host keys instead of refusing them. A changed key is refused regardless. */
+  acceptNew: boolean;
+  /** The project's own known_hosts, where --accept-new records keys. */
+  knownHostsFile: string;
+  /** Give up connecting after this long (retries included). */
+  connectTimeoutMs: number;
+  /** Per-attempt handshake timeout. */
+  readyTimeoutMs?: number;
+  /** Treat authentication failures as "not ready yet" (a booting guest's sshd may refuse keys for a moment). */
+  retryAuthFailures?: boolean;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Keep at most this much of each stream in ExecResult; callers that need all of it use onStdout/onStderr. */
+const KEEP_BYTES = 1 << 20;
+
+export class SshTransport implements Transport {
+  readonly describe: string;
+  private client: ssh2.Client | null = null;
+  private sftpSession: Promise<SFTPWrapper> | null = null;
+  private connecting: Promise<void> | null = null;
+  private lastHostKey: HostKeyVerdict | null = null;
+
+  constructor(
+    private readonly target: SshTarget & { name: string },
+    private readonly options: SshOptions,
+  ) {
+    this.describe = `${target.name} (ssh ${target.user}@${target.host}:${target.port})`;
+  }
+
+  connect(signal?: AbortSignal): Promise<void> {
+    if (this.client !== null) return Promise.resolve();
+    this.connecting ??= this.connectWithRetry(signal).finally(() => {
+      this.connecting = null;
+    });
+    return this.connecting;
+  }
+
+  private async connectWithRetry(signal?: AbortSignal): Promise<void> {
+    const deadline = Date.now() + this.options.connectTimeoutMs;
+    let delay = 250;
+    for (let attempt = 1; ; attempt++) {
+      signal?.throwIfAborted();
+      try {
+        this.client = await this.connectOnce(Math.max(1000, Math.min(this.options.readyTimeoutMs ?? 20_000, deadline - Date.now())));
+        return;
+      } catch (err) {
+        if (err instanceof HostKeyError || !this.retryable(err) || Date.now() + delay > deadline) {
+          if (err instanceof TransportError) throw err;
+          throw new TransportError(`cannot connect to ${this.describe} after ${attempt} attempt(s): ${messageOf(err)}`, this.describe, { cause: err });
+        }
+        await sleep(delay, signal);
+        delay = Math.min(delay * 2, 5000);
+      }
+    }
+  }
+
+  private retryable(err: unknown): boolean {
+    const msg = messageOf(err);
+    if (/authentication methods failed/i.test(msg)) return this.options.retryAuthFailures === true;
+    return true;
+  }
+
+  private connectOnce(readyTimeout: number): Promise<ssh2.Client> {
+    const client = new ssh2.Client();
+    this.lastHostKey = null;
+    return new Promise((resolve, reject) => {
+      const fail = (err: Error): void => {
+        client.removeAllListeners('ready');
+        client.end();
+        const hk = this.lastHostKey;
+        if (hk !== null && hk.kind !== 'trusted') reject(this.hostKeyError(hk));
+        else reject(err);
+      };
+      client.once('ready', () => {
+        client.removeListener('error', fail);
+        // Keep an error listener for the life of the connection: ssh2 throws on unhandled 'error'.
+        client.on('error', () => undefined);
+        client.once('close', () => {
+          if (this.client === client) {
+            this.client = null;
+            this.sftpSession = null;
+          }
+        });
+        resolve(client);
+      });
+      client.once('error', fail);
+      client.connect(this.connectConfig(readyTimeout));
+    });
+  }
+
+  private connectConfig(readyTimeout: number): ConnectConfig {
+    const { host, port, user, auth } = this.target;
+    const env = this.options.env ?? process.env;
+    const config: ConnectConfig = {
+      host,
+      port,
+      username: user,
+      readyTimeout,
+      keepaliveInterval: 5000,
+      keepaliveCountMax: 3,
+      hostVerifier: (key: Buffer) => this.verifyHostKey(key),
+    };
+    if (auth.identityFile !== null) config.privateKey = readFileSync(expandHome(auth.identityFile, env));
+    if (auth.useAgent && env['SSH_AUTH_SOCK']) config.agent = env['SSH_AUTH_SOCK'];
+    if (auth.passwordEnv !== null) {
+      const password = env[auth.passwordEnv];
+      if (password === undefined) throw new TransportError(`environment variable ${auth.passwordEnv} (password_env) is not set`, this.describe);
+      config.password = password;
+    }
+    return config;
+  }
+
+  private verifyHostKey(key: Buffer): boolean {
+    const { host, port, hostKey } = this.target;
+    const presented = fingerprintOf(key);
+    let verdict: HostKeyVerdict;
+    if (hostKey.fingerprint !== null) {
+      verdict = presented === hostKey.fingerprint.replace(/=+$/, '') ? { kind: 'trusted' } : { kind: 'changed', presented, expected: hostKey.fingerprint };
+    } else {
+      const files = [hostKey.knownHosts, this.options.knownHostsFile].filter((f): f is string => f !== null);
+      verdict = checkKnownHosts(files, host, port, key);
+      if (verdict.kind === 'unknown' && this.options.acceptNew) {
+        recordKnownHost(this.options.knownHostsFile, host, port, key);
+        verdict = { kind: 'trusted' };
+      }
+    }
+    this.lastHostKey = verdict;
+    return verdict.kind === 'trusted';
+  }
+
+  private hostKeyError(verdict: Exclude<HostKeyVerdict, { kind: 'trusted' }>): HostKeyError {
+    if (verdict.kind === 'changed') {
+      return new HostKeyError(
+        `HOST KEY CHANGED for ${this.describe}: presented ${verdict.presented}, expected ${verdict.expected}. ` +
+          'Refusing to connect. If the device was re-imaged, remove its old entry from the known_hosts file or update host_key.',
+        this.describe,
+        verdict.presented,
+        verdict.expected,
+      );
+    }
+    return new HostKeyError(
+      `unknown host key for ${this.describe}: ${verdict.presented}. Pin it with \`host_key: ${verdict.presented}\` in the inventory, ` +
+        'or run with --accept-new to record it.',
+      this.describe,
+      verdict.presented,
+      null,
+    );
+  }
+
+  private requireClient(): ssh2.Client {
+    if (this.client === null) throw new TransportError(`not connected to ${this.describe}`, this.describe);
+    return this.client;
+  }
+
+  exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
+    const client = this.requireClient();
+    const { signal } = options;
+    signal?.throwIfAborted();
+    return new Promise((resolve, reject) => {
+      client.exec(command, (err, channel: ClientChannel) => {
+        if (err) return reject(new TransportError(`exec failed on ${this.describe}: ${err.message}`, this.describe, { cause: err }));
+        const stdout = new Tail();
+        const stderr = new Tail();
+        let settled = false;
+        const onLost = (): void => finish(new TransportError(`connection to ${this.describe} lost during exec`, this.describe));
+        const onAbort = (): void => {
+          // OpenSSH honours KILL only while the channel is open; the caller also kills the process group by pid.
+          channel.signal('KILL');
+          channel.close();
+          finish(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+        };
+        const finish = (error: Error | null, code: number | null = null, sig: string | null = null): void => {
+          if (settled) return;
+          settled = true;
+          client.removeListener('close', onLost);
+          signal?.removeEventListener('abort', onAbort);
+          if (error) reject(error);
+          else resolve({ code, signal: sig, stdout: stdout.text(), stderr: stderr.text() });
+        };
+        // Drain both streams always: an unread stderr stalls the channel window.
+        channel.on('data', (chunk: Buffer) => {
+          stdout.push(chunk);
+          options.onStdout?.(chunk);
+        });
+        channel.stderr.on('data', (chunk: Buffer) => {
+          stderr.push(chunk);
+          options.onStderr?.(chunk);
+        });
+        channel.on('close', (code: number | null, sig?: string) => finish(null, typeof code === 'number' ? code : null, sig ?? null));
+        client.once('close', onLost);
+        signal?.addEventListener('abort', onAbort, { once: true });
+      });
+    });
+  }
+
+  private sftp(): Promise<SFTPWrapper> {
+    const client = this.requireClient();
+    this.sftpSession ??= new Promise<SFTPWrapper>((resolve, reject) => {
+      client.sftp((err, sftp) => (err ? reject(new TransportError(`sftp failed on ${this.describe}: ${err.message}`, this.describe)) : resolve(sftp)));
+    }).catch((err: unknown) => {
+      this.sftpSession = null;
+      throw err;
+    });
+    return this.sftpSession;
+  }
+
+  async writeFile(remotePath: string, data: Buffer | string, mode = 0o600): Promise<void> {
+    const sftp = await this.sftp();
+    await new Promise<void>((resolve, reject) =>
+      sftp.writeFile(remotePath, data, { mode }, (err) => (err ? reject(this.fileError('write', remotePath, err)) : resolve())),
+    );
+  }
+
+  async readFile(remotePath: string): Promise<Buffer> {
+    const sftp = await this.sftp();
+    return new Promise((resolve, reject) =>
+      sftp.readFile(remotePath, (err: Error | undefined, data: Buffer) => (err ? reject(this.fileError('read', remotePath, err)) : resolve(data))),
+    );
+  }
+
+  async mkdir(remotePath: string, mode = 0o700): Promise<void> {
+    const result = await this.exec(shellJoin(['mkdir', '-p', '-m', mode.toString(8), '--', remotePath]));
+    if (result.code !== 0) throw new TransportError(`mkdir ${remotePath} failed on ${this.describe}: ${result.stderr.trim()}`, this.describe);
+  }
+
+  private fileError(op: string, path: string, err: Error): TransportError {
+    return new TransportError(`sftp ${op} ${path} failed on ${this.describe}: ${err.message}`, this.describe, { cause: err });
+  }
+
+  async close(): Promise<void> {
+    const client = this.client;
+    this.client = null;
+    this.sftpSession = null;
+    if (client === null) return;
+    await new Promise<void>((resolve) => {
+      client.once('close', () => resolve());
+      client.end();
+      setTimeout(resolve, 2000).unref();
+    });
+  }
+}
+
+/** Keeps the last KEEP_BYTES of a stream. */
+class Tail {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  push(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+    while (this.size > KEEP_BYTES && this.chunks.length > 1) this.size -= this.chunks.shift()!.length;
+  }
+  text(): string {
+    return Buffer.concat(this.chunks).toString('utf8');
+  }
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function expandHome(path: string, env: NodeJS.ProcessEnv): string {
+  return path.startsWith('~/') ? `${env['HOME'] ?? ''}${path.slice(1)}` : path;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+      },
+      { once: true },
+    );
+  });
+}

@@ -1,0 +1,254 @@
+/**
+ * A rack of real OpenSSH servers on loopback, for tests and the demo. Each
+ * device is an `sshd -D` with its own host key, the harness's authorized key
+ * and, optionally, a memory cap (a cgroup the sshd and every session inherit).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import { userInfo } from 'node:os';
+import { stringify } from 'yaml';
+import { createMemoryCgroup, type MemoryCgroup } from '../../harness/host/cgroup.ts';
+
+export interface LocalSshdOptions {
+  /** Folder for keys, configs, pidfiles and the inventory. Created if missing. */
+  dir: string;
+  count: number;
+  /** Device name prefix: devices are `<prefix>-1` … `<prefix>-N`. */
+  prefix?: string;
+  /** Memory cap per device in MB (index-aligned); missing or null means uncapped. */
+  capsMb?: (number | null)[];
+  /** Python interpreter path recorded in the inventory. */
+  python?: string;
+  /** RAM the inventory claims for each device (defaults to the cap, else 1024). */
+  ramMb?: number;
+}
+
+export interface LocalSshdDevice {
+  name: string;
+  port: number;
+  pid: number;
+  hostKeyFingerprint: string;
+  capMb: number | null;
+  cgroup: MemoryCgroup | null;
+}
+
+export interface LocalSshdRack {
+  dir: string;
+  devices: LocalSshdDevice[];
+  identityFile: string;
+  inventoryFile: string;
+  /** Kill one device's sshd and every session under it, as if the Pi lost power. */
+  kill(name: string): void;
+  /** Start a killed device again on the same port (optionally with a fresh host key). */
+  restart(name: string, options?: { newHostKey?: boolean }): Promise<void>;
+  stop(): void;
+}
+
+const SSHD = '/usr/sbin/sshd';
+
+export async function startLocalSshd(options: LocalSshdOptions): Promise<LocalSshdRack> {
+  if (!existsSync(SSHD)) throw new Error(`${SSHD} not found: install Debian's openssh-server (apt-get install openssh-server)`);
+  const dir = resolve(options.dir);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // sshd refuses to start without its privilege-separation directory.
+  mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+  const identityFile = join(dir, 'harness_ed25519');
+  if (!existsSync(identityFile)) keygen(identityFile, 'pi-hil harness');
+  const prefix = options.prefix ?? 'sshd';
+  const devices: LocalSshdDevice[] = [];
+  const rack: LocalSshdRack = {
+    dir,
+    devices,
+    identityFile,
+    inventoryFile: join(dir, 'devices.yaml'),
+    kill: (name) => killDevice(find(devices, name)),
+    restart: async (name, opts) => {
+      const device = find(devices, name);
+      killDevice(device);
+      if (opts?.newHostKey) {
+        rmSync(join(dir, device.name, 'host_ed25519'), { force: true });
+        rmSync(join(dir, device.name, 'host_ed25519.pub'), { force: true });
+      }
+      Object.assign(device, await launch(dir, device.name, device.port, identityFile, device.capMb, device.cgroup));
+    },
+    stop: () => {
+      for (const device of devices) {
+        killDevice(device);
+        device.cgroup?.remove();
+      }
+    },
+  };
+  try {
+    for (let i = 0; i < options.count; i++) {
+      const name = `${prefix}-${i + 1}`;
+      const capMb = options.capsMb?.[i] ?? null;
+      const cgroup = capMb === null ? null : createMemoryCgroup(`pi-hil-sshd-${name}-${process.pid}`, capMb);
+      devices.push(await launch(dir, name, await freePort(), identityFile, capMb, cgroup));
+    }
+  } catch (err) {
+    rack.stop();
+    throw err;
+  }
+  writeFileSync(rack.inventoryFile, inventoryYaml(rack, options));
+  return rack;
+}
+
+function find(devices: LocalSshdDevice[], name: string): LocalSshdDevice {
+  const device = devices.find((d) => d.name === name);
+  if (!device) throw new Error(`no local sshd device named ${name}`);
+  return device;
+}
+
+async function launch(dir: string, name: string, port: number, identityFile: string, capMb: number | null, cgroup: MemoryCgroup | null): Promise<LocalSshdDevice> {
+  const home = join(dir, name);
+  mkdirSync(home, { recursive: true, mode: 0o700 });
+  const hostKey = join(home, 'host_ed25519');
+  if (!existsSync(hostKey)) keygen(hostKey, `pi-hil ${name} host key`);
+  writeFileSync(join(home, 'authorized_keys'), readFileSync(`${identityFile}.pub`), { mode: 0o600 });
+  const config = join(home, 'sshd_config');
+  writeFileSync(
+    config,
+    [
+      `Port ${port}`,
+      'ListenAddress 127.0.0.1',
+      `HostKey ${hostKey}`,
+      `PidFile ${join(home, 'sshd.pid')}`,
+      `AuthorizedKeysFile ${join(home, 'authorized_keys')}`,
+      'PubkeyAuthentication yes',
+      'PasswordAuthentication no',
+      'KbdInteractiveAuthentication no',
+      'PermitRootLogin prohibit-password',
+      'StrictModes no',
+      'UsePAM no',
+      'Subsystem sftp internal-sftp',
+      'MaxStartups 100',
+      'LogLevel ERROR',
+      '',
+    ].join('\n'),
+  );
+  const child = spawn(SSHD, ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  child.unref();
+  if (child.pid === undefined) throw new Error(`cannot start sshd for ${name}`);
+  // The cap applies to the daemon and is inherited by every session it forks.
+  cgroup?.adopt(child.pid);
+  await waitForBanner(port, () => (child.exitCode !== null ? `sshd for ${name} exited: ${stderr.trim()}` : null));
+  return { name, port, pid: child.pid, hostKeyFingerprint: fingerprint(`${hostKey}.pub`), capMb, cgroup };
+}
+
+/** Kill the daemon and all its descendants (the live sessions too). */
+function killDevice(device: LocalSshdDevice): void {
+  for (const pid of [device.pid, ...descendantsOf(device.pid)]) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+export function descendantsOf(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirNumeric('/proc')) {
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), entry]);
+    } catch {
+      /* exited while we looked */
+    }
+  }
+  const out: number[] = [];
+  const stack = [root];
+  while (stack.length > 0) {
+    for (const child of children.get(stack.pop()!) ?? []) {
+      out.push(child);
+      stack.push(child);
+    }
+  }
+  return out;
+}
+
+function readdirNumeric(path: string): number[] {
+  return spawnSync('ls', [path], { encoding: 'utf8' })
+    .stdout.split('\n')
+    .filter((s) => /^\d+$/.test(s))
+    .map(Number);
+}
+
+function keygen(path: string, comment: string): void {
+  const r = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', path], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`ssh-keygen failed: ${r.stderr || r.error?.message}`);
+}
+
+function fingerprint(pubKey: string): string {
+  const r = spawnSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', pubKey], { encoding: 'utf8' });
+  const fp = /SHA256:\S+/.exec(r.stdout)?.[0];
+  if (!fp) throw new Error(`cannot fingerprint ${pubKey}: ${r.stderr}`);
+  return fp;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+/** Ready means the SSH banner answers, not just that TCP accepts. */
+async function waitForBanner(port: number, died: () => string | null, timeoutMs = 10_000): Promise<void> {
+  const { connect } = await import('node:net');
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const why = died();
+    if (why !== null) throw new Error(why);
+    const ok = await new Promise<boolean>((done) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.setTimeout(1000);
+      socket.once('data', (d) => {
+        socket.destroy();
+        done(d.toString().startsWith('SSH-'));
+      });
+      socket.once('error', () => done(false));
+      socket.once('timeout', () => {
+        socket.destroy();
+        done(false);
+      });
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`sshd on 127.0.0.1:${port} did not answer with a banner within ${timeoutMs} ms`);
+}
+
+function inventoryYaml(rack: LocalSshdRack, options: LocalSshdOptions): string {
+  const doc = {
+    defaults: {
+      transport: 'ssh',
+      user: userInfo().username,
+      identity_file: rack.identityFile,
+      workdir: join(rack.dir, 'work'),
+      python: options.python ?? 'python3',
+      model: 'local sshd (stand-in)',
+      arch: 'amd64',
+      tags: ['local-sshd'],
+    },
+    devices: rack.devices.map((d) => ({
+      name: d.name,
+      host: '127.0.0.1',
+      port: d.port,
+      host_key: d.hostKeyFingerprint,
+      ram_mb: options.ramMb ?? d.capMb ?? 1024,
+      ...(d.capMb !== null ? { tags: ['local-sshd', `cap-${d.capMb}mb`] } : {}),
+    })),
+  };
+  return `# Written by scripts/local-sshd.ts: real OpenSSH servers on loopback.\n${stringify(doc)}`;
+}
