@@ -1,0 +1,82 @@
+/**
+ * `hil report <run-dir>`: rebuild a run's reports from its results.jsonl.
+ * `--format md` and `--reporter tap` print to stdout instead, for CI
+ * summaries and TAP consumers. Exit 0 when written, 1 when the Allure
+ * report could not be generated (the rest was), 2 on usage errors.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { UsageError } from '../config/diagnostics.ts';
+import { ResultsFormatError, readResults } from '../results/read.ts';
+import { loadReportInput, renderMarkdown, renderTap, writeReports } from '../report/index.ts';
+import { helpText, parseCommand, type CommandSpec } from './args.ts';
+
+const SPEC: CommandSpec = {
+  name: 'report',
+  summary: 'Rebuild the reports of a run (comparison page, Markdown, JUnit, Allure) from its stored results.',
+  usage: 'hil report <run-dir> [--baseline DIR] [--format html|md] [--reporter tap] [--single-file] [--no-allure]',
+  positionals: { min: 1, max: 1, names: 'one run dir, e.g. reports/runs/<run-id>' },
+  options: {
+    baseline: { type: 'string', arg: 'run-dir', help: 'diff against this earlier run (outcome changes, memory/time regressions)' },
+    format: { type: 'string', arg: 'html|md', help: 'html (default): write all reports; md: print the Markdown summary to stdout' },
+    reporter: { type: 'string', arg: 'tap', help: 'tap: print a TAP 14 stream of the results to stdout' },
+    'single-file': { type: 'boolean', help: 'make the Allure report one self-contained index.html' },
+    'no-allure': { type: 'boolean', help: 'skip the Allure results and report' },
+    'previous-report': { type: 'string', arg: 'dir', help: "an earlier allure-report whose history carries the trend (default: the baseline's)" },
+  },
+};
+
+function requireRunDir(option: string, dir: string): void {
+  if (!existsSync(join(dir, 'results.jsonl'))) throw new UsageError(option, dir, 'a run dir holding results.jsonl', 'not a run dir');
+}
+
+export async function reportCommand(argv: string[]): Promise<number> {
+  try {
+    const { values, positionals, help } = parseCommand(SPEC, argv);
+    if (help) {
+      process.stdout.write(helpText(SPEC));
+      return 0;
+    }
+    const runDir = positionals[0]!;
+    const baseline = typeof values.baseline === 'string' ? values.baseline : undefined;
+    const format = values.format ?? 'html';
+    if (format !== 'html' && format !== 'md') throw new UsageError('--format', String(format), 'html, md');
+    if (values.reporter !== undefined && values.reporter !== 'tap') throw new UsageError('--reporter', String(values.reporter), 'tap');
+    requireRunDir('<run-dir>', runDir);
+    if (baseline) requireRunDir('--baseline', baseline);
+
+    if (values.reporter === 'tap') {
+      process.stdout.write(renderTap(readResults(runDir)));
+      return 0;
+    }
+    if (format === 'md') {
+      process.stdout.write(renderMarkdown(loadReportInput(runDir, baseline)));
+      return 0;
+    }
+    const summary = await writeReports(runDir, {
+      ...(baseline ? { baseline } : {}),
+      singleFile: values['single-file'] === true,
+      allure: values['no-allure'] !== true,
+      ...(typeof values['previous-report'] === 'string' ? { previousReport: values['previous-report'] } : {}),
+    });
+    for (const w of summary.warnings) process.stderr.write(`hil report: warning: ${w}\n`);
+    const s = summary.statuses;
+    process.stderr.write(`hil report ${summary.runId}: ${summary.records} jobs: ${s.passed} passed, ${s.failed} failed, ${s.broken} broken, ${s.skipped} skipped\n`);
+    for (const p of Object.values(summary.paths)) if (p) process.stdout.write(`${p}\n`);
+    if (summary.allureError) {
+      process.stderr.write(`hil report: the Allure report was not generated: ${summary.allureError}\n`);
+      return 1;
+    }
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`hil report: ${err.message}\n`);
+      return 2;
+    }
+    if (err instanceof ResultsFormatError) {
+      process.stderr.write(`hil report: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,283 @@
+/**
+ * Allure 2 results, written by us from the result records: one test per
+ * device × suite, identified by fullName `<suite>.<device>` plus the device
+ * and suite parameters, so history links across nightly runs. Generating
+ * the HTML report lives in allure-generate.ts.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { arch, release, type } from 'node:os';
+import { join } from 'node:path';
+import type { ResultRecord } from '../results/record.ts';
+import type { RunMeta } from '../results/run-meta.ts';
+import { formatMb, formatRam } from './format.ts';
+import { timelineSvg } from './svg.ts';
+import { bitness, statusMessage, testStatus, type TestStatus } from './verdict.ts';
+
+/** Allure drops attachments whose file name is not this (silently). */
+export const SAFE_SOURCE = /^[a-zA-Z0-9._-]{1,100}$/;
+
+interface Attachment {
+  name: string;
+  source: string;
+  type: string;
+}
+interface Step {
+  name: string;
+  status: TestStatus;
+  stage: 'finished';
+  start: number;
+  stop: number;
+  parameters: { name: string; value: string }[];
+  steps: Step[];
+  attachments: Attachment[];
+}
+export interface AllureResult {
+  uuid: string;
+  testCaseId: string;
+  fullName: string;
+  name: string;
+  status: TestStatus;
+  statusDetails: { message: string; trace: string };
+  stage: 'finished';
+  description: string;
+  start: number;
+  stop: number;
+  labels: { name: string; value: string }[];
+  parameters: { name: string; value: string; excluded?: boolean }[];
+  links: { name: string; url: string; type: string }[];
+  attachments: Attachment[];
+  steps: Step[];
+}
+
+/** A stable UUID-shaped id from text: rebuilding a report gives the same files. */
+function uuidFrom(text: string): string {
+  const h = createHash('sha256').update(text).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+/** Any text to a flat, safe file-name part. */
+export function safeName(text: string, max = 60): string {
+  return text.replace(/[^a-zA-Z0-9._-]+/g, '_').replace(/^[._]+/, '').slice(0, max) || 'x';
+}
+
+export function timelineCsv(r: ResultRecord): string {
+  const head = 't_ms,rss_kb,anon_kb,file_kb,hwm_kb,avail_kb,swap_used_kb,majflt_per_s,psi_some10,cgroup_kb';
+  const rows = r.memory.samples.map((s) =>
+    [s.t, s.rssKb, s.anonKb, s.fileKb, s.hwmKb, s.availKb, s.swapUsedKb, s.majfltPerS, s.psiSome10 ?? '', s.cgroupKb ?? ''].join(','),
+  );
+  return [head, ...rows].join('\n') + '\n';
+}
+
+interface PendingFile {
+  source: string;
+  content: string;
+}
+
+function traceOf(r: ResultRecord): string {
+  const parts = [r.evidence.map((e) => `[${e.source}] ${e.detail}`).join('\n')];
+  if (r.unavailable.length) parts.push(`unavailable: ${r.unavailable.map((u) => `${u.source} (${u.why})`).join('; ')}`);
+  if (r.logs.kernelOomLines.length) parts.push(`kernel:\n${r.logs.kernelOomLines.join('\n')}`);
+  if (r.logs.stderrTail) parts.push(`stderr tail:\n${r.logs.stderrTail}`);
+  return parts.join('\n\n');
+}
+
+/** One record as an Allure result, plus the attachment files it refers to. */
+export function toAllure(r: ResultRecord): { result: AllureResult; files: PendingFile[] } {
+  const uuid = uuidFrom(`${r.runId}/${r.jobId}`);
+  const status = testStatus(r);
+  const files: PendingFile[] = [];
+  const attachments: Attachment[] = [];
+  const attach = (name: string, suffix: string, type: string, content: string | null) => {
+    if (!content) return;
+    const source = `${uuid}-${safeName(suffix)}`;
+    files.push({ source, content });
+    attachments.push({ name, source, type });
+  };
+  attach('stdout', 'stdout.txt', 'text/plain', r.logs.stdoutTail);
+  attach('stderr', 'stderr.txt', 'text/plain', r.logs.stderrTail);
+  attach('console excerpt', 'console.txt', 'text/plain', r.logs.console);
+  attach('kernel OOM lines', 'kernel-oom.txt', 'text/plain', r.logs.kernelOomLines.join('\n'));
+  if (r.memory.samples.length) {
+    attach('memory timeline (CSV)', 'memory.csv', 'text/csv', timelineCsv(r));
+    attach('memory timeline (chart)', 'memory.svg', 'image/svg+xml', timelineSvg(r, 'tl'));
+  }
+  attach('device facts', 'facts.json', 'application/json', JSON.stringify({ device: r.device, facts: r.facts, values: r.values, unavailable: r.unavailable, probe: r.probe }, null, 2));
+
+  const start = Date.parse(r.timing.startedAt);
+  // Phase times are relative to the payload start, which follows connect and deploy.
+  const payloadStart = start + (r.timing.connectMs ?? 0) + (r.timing.deployMs ?? 0);
+  const steps: Step[] = r.phases.map((p, i) => ({
+    name: `${p.name}: peak ${formatMb(p.peakRssKb)}`,
+    // The run ended in the last phase it reached; that is where a failure belongs.
+    status: i === r.phases.length - 1 && r.outcome !== 'passed' ? (status === 'passed' ? 'passed' : status) : 'passed',
+    stage: 'finished',
+    start: payloadStart + p.startMs,
+    stop: payloadStart + p.endMs,
+    parameters: [
+      { name: 'peak RSS', value: formatMb(p.peakRssKb) },
+      { name: 'duration', value: `${((p.endMs - p.startMs) / 1000).toFixed(1)} s` },
+    ],
+    steps: [],
+    attachments: [],
+  }));
+
+  const bits = bitness(r);
+  const emulated = r.facts?.emulated ?? r.device.transport !== 'ssh';
+  // Suite files fold long quotes with a trailing newline; a label wants one clean line.
+  const claim = r.expectation?.claim.replace(/\s+/g, ' ').trim() ?? 'No expectation declared';
+  const labels = [
+    { name: 'parentSuite', value: bits },
+    { name: 'suite', value: r.suite },
+    { name: 'subSuite', value: r.device.name },
+    { name: 'host', value: r.device.name },
+    { name: 'thread', value: r.device.name },
+    { name: 'epic', value: claim },
+    { name: 'feature', value: r.suite },
+    { name: 'tag', value: r.device.model },
+    { name: 'tag', value: `RAM ${formatRam(r.device.ramMb)}` },
+    { name: 'tag', value: r.facts?.dpkgArch ?? r.device.arch },
+    { name: 'tag', value: emulated ? 'emulated' : 'real' },
+    { name: 'tag', value: r.outcome },
+    { name: 'severity', value: r.suite === 'memory-ladder' ? 'minor' : 'normal' },
+    { name: 'framework', value: 'pi-hil' },
+  ];
+  const expectation = r.expectation
+    ? `Expected ${r.expectation.allowed.join(' or ')}: **${r.expectation.verdict}**. Claim tested: “${r.expectation.claim}”.`
+    : 'No expectation declared for this device class.';
+  const description = [
+    `**${r.suite}** on **${r.device.name}** (${r.device.model}, ${formatRam(r.device.ramMb)}, ${bits}, ${emulated ? 'emulated' : 'real'}).`,
+    '',
+    `Outcome **${r.outcome}**: ${r.reason}`,
+    '',
+    expectation,
+    '',
+    `Peak memory ${formatMb(r.memory.peakRssKb)}${r.memory.peakMethod ? ` (${r.memory.peakMethod})` : ''}; wall time ${(r.timing.wallMs / 1000).toFixed(1)} s.`,
+  ].join('\n');
+
+  const result: AllureResult = {
+    uuid,
+    testCaseId: createHash('md5').update(r.jobId).digest('hex'),
+    fullName: r.jobId,
+    name: `${r.suite} on ${r.device.name}`,
+    status,
+    statusDetails: { message: statusMessage(r), trace: traceOf(r) },
+    stage: 'finished',
+    description,
+    start,
+    stop: Date.parse(r.timing.endedAt),
+    labels,
+    parameters: [
+      { name: 'device', value: r.device.name },
+      { name: 'suite', value: r.suite },
+      { name: 'RAM', value: formatRam(r.device.ramMb), excluded: true },
+    ],
+    links: [],
+    attachments,
+    steps,
+  };
+  return { result, files };
+}
+
+/**
+ * Categories sort failures by cause. Allure matches with Java's matches(),
+ * i.e. against the WHOLE message, and messages start "<outcome>: ", so each
+ * regex is "(?s)<outcome>: .*" ((?s) lets .* cross the evidence lines).
+ */
+export const CATEGORIES = [
+  { name: 'OOM killed', matchedStatuses: ['failed'], messageRegex: '(?s)oom_killed: .*' },
+  { name: 'Allocation failed (MemoryError)', matchedStatuses: ['failed'], messageRegex: '(?s)memory_error: .*' },
+  { name: 'Unsupported runtime', matchedStatuses: ['failed'], messageRegex: '(?s)unsupported: .*' },
+  { name: 'Timeout / thrashing', matchedStatuses: ['failed'], messageRegex: '(?s)timeout: .*' },
+  { name: 'Crashed', matchedStatuses: ['failed'], messageRegex: '(?s)crashed: .*' },
+  { name: 'Infrastructure', matchedStatuses: ['broken'], messageRegex: '(?s).*' },
+] as const;
+
+/** Java .properties: escape backslash, separators and line breaks. */
+function propertiesLine(key: string, value: string): string {
+  const esc = (s: string) => s.replace(/\\/g, '\\\\').replace(/\r?\n/g, '\\n').replace(/([=:#!])/g, '\\$1');
+  return `${esc(key).replace(/ /g, '\\ ')}=${esc(value)}`;
+}
+
+export function environmentProperties(meta: RunMeta, records: ResultRecord[]): string {
+  const rows: [string, string][] = [
+    ['Run', meta.runId],
+    ['Started', meta.startedAt],
+    ['Ended', meta.endedAt ?? 'unfinished'],
+    ['pi-hil', meta.harnessVersion],
+    ['Git SHA', meta.gitSha ?? 'unknown'],
+    ['Controller', `${type()} ${release()} ${arch()}`],
+    ['Node.js', process.version],
+    ['Devices', [...new Set(records.map((r) => r.device.name))].join(', ')],
+    ['Suites', [...new Set(records.map((r) => r.suite))].join(', ')],
+    ['Selection', JSON.stringify(meta.selection)],
+  ];
+  return rows.map(([k, v]) => propertiesLine(k, v)).join('\n') + '\n';
+}
+
+export interface Executor {
+  name: string;
+  type: string;
+  url?: string;
+  buildOrder: number;
+  buildName: string;
+  buildUrl?: string;
+  reportName: string;
+  reportUrl?: string;
+}
+
+/** Who ran this: GitHub Actions or GitLab CI from their variables, else the local machine. `localOrder` numbers local trend points. */
+export function executorFor(env: NodeJS.ProcessEnv, runId: string, localOrder: number): Executor {
+  const reportName = `pi-hil ${runId}`;
+  if (env.GITHUB_ACTIONS === 'true' || env.GITHUB_RUN_ID) {
+    const server = env.GITHUB_SERVER_URL ?? 'https://github.com';
+    const repo = env.GITHUB_REPOSITORY ?? '';
+    const runNumber = Number(env.GITHUB_RUN_NUMBER ?? localOrder);
+    return {
+      name: 'GitHub Actions',
+      type: 'github',
+      url: `${server}/${repo}`,
+      buildOrder: Number.isFinite(runNumber) ? runNumber : localOrder,
+      buildName: `${env.GITHUB_WORKFLOW ?? 'workflow'} #${env.GITHUB_RUN_NUMBER ?? '?'}`,
+      buildUrl: `${server}/${repo}/actions/runs/${env.GITHUB_RUN_ID ?? ''}`,
+      reportName,
+    };
+  }
+  if (env.GITLAB_CI || env.CI_PIPELINE_ID) {
+    const iid = Number(env.CI_PIPELINE_IID ?? env.CI_PIPELINE_ID ?? localOrder);
+    return {
+      name: 'GitLab CI',
+      type: 'gitlab',
+      ...(env.CI_PROJECT_URL ? { url: env.CI_PROJECT_URL } : {}),
+      buildOrder: Number.isFinite(iid) ? iid : localOrder,
+      buildName: `${env.CI_JOB_NAME ?? 'pipeline'} #${env.CI_PIPELINE_IID ?? env.CI_PIPELINE_ID ?? '?'}`,
+      ...(env.CI_JOB_URL || env.CI_PIPELINE_URL ? { buildUrl: env.CI_JOB_URL ?? env.CI_PIPELINE_URL } : {}),
+      reportName,
+    };
+  }
+  return { name: 'local', type: 'local', buildOrder: localOrder, buildName: runId, reportName };
+}
+
+/** Write a fresh allure-results folder; returns the number of results written. */
+export async function writeAllureResults(
+  dir: string,
+  meta: RunMeta,
+  records: ResultRecord[],
+  executor: Executor,
+): Promise<number> {
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  for (const r of records) {
+    const { result, files } = toAllure(r);
+    for (const f of files) {
+      // Defence in depth: a bad name would be dropped by Allure without a word.
+      if (!SAFE_SOURCE.test(f.source)) throw new Error(`unsafe attachment name ${f.source}`);
+      await writeFile(join(dir, f.source), f.content);
+    }
+    await writeFile(join(dir, `${result.uuid}-result.json`), JSON.stringify(result));
+  }
+  await writeFile(join(dir, 'categories.json'), JSON.stringify(CATEGORIES, null, 2));
+  await writeFile(join(dir, 'environment.properties'), environmentProperties(meta, records));
+  await writeFile(join(dir, 'executor.json'), JSON.stringify(executor, null, 2));
+  return records.length;
+}

@@ -1,0 +1,181 @@
+/**
+ * The article's three claims, weighed against the records. Evidence is
+ * gathered from outcomes by suite and userland word size; infra errors are
+ * left out, because they say nothing about TensorFlow.
+ */
+import type { Outcome, ResultRecord } from '../results/record.ts';
+import { formatMb, formatRam } from './format.ts';
+import { ARTICLE_SUITES } from './order.ts';
+import { bitness } from './verdict.ts';
+
+export type ClaimVerdict = 'supported' | 'contradicted' | 'mixed' | 'untested';
+
+export interface ClaimAssessment {
+  id: 'train32' | 'lite32' | 'recommend64';
+  title: string;
+  /** The article's own words. */
+  quote: string;
+  verdict: ClaimVerdict;
+  summary: string;
+  for: string[];
+  against: string[];
+}
+
+export interface SuiteTally {
+  suite: string;
+  passed: number;
+  /** Jobs with a product result (infra errors and never-probed jobs left out). */
+  total: number;
+  outcomes: Partial<Record<Outcome, number>>;
+  /** Smallest RAM on which the suite passed, MB. */
+  minRamPassedMb: number | null;
+}
+
+export interface BitsSummary {
+  bits: '32-bit' | '64-bit';
+  devices: number;
+  suites: SuiteTally[];
+}
+
+/** Jobs that say something about the product: not infra, and the probe ran. */
+function product(records: ResultRecord[]): ResultRecord[] {
+  return records.filter((r) => r.outcome !== 'infra_error' && r.probe !== null);
+}
+
+function tally(records: ResultRecord[], suite: string): SuiteTally {
+  const jobs = product(records).filter((r) => r.suite === suite);
+  const outcomes: Partial<Record<Outcome, number>> = {};
+  for (const r of jobs) outcomes[r.outcome] = (outcomes[r.outcome] ?? 0) + 1;
+  const passedRam = jobs.filter((r) => r.outcome === 'passed').map((r) => r.device.ramMb);
+  return { suite, passed: outcomes.passed ?? 0, total: jobs.length, outcomes, minRamPassedMb: passedRam.length ? Math.min(...passedRam) : null };
+}
+
+/** One sentence per word size: the article's question, answered for this fleet. */
+export function answer(summary: BitsSummary[]): string[] {
+  return summary
+    .filter((s) => s.devices > 0)
+    .map((s) => {
+      const parts = s.suites.filter((t) => t.total > 0).map((t) => `${t.suite} ran on ${t.passed} of ${t.total}`);
+      return `${s.bits}: ${parts.join(', ') || 'no product results'} (${s.devices} device${s.devices === 1 ? '' : 's'}).`;
+    });
+}
+
+/** Per word size, how each of the article's examples fared. */
+export function bitsSummary(records: ResultRecord[]): BitsSummary[] {
+  return (['32-bit', '64-bit'] as const).map((bits) => {
+    const mine = records.filter((r) => bitness(r) === bits);
+    return { bits, devices: new Set(mine.map((r) => r.device.name)).size, suites: ARTICLE_SUITES.map((s) => tally(mine, s)) };
+  });
+}
+
+function where(r: ResultRecord): string {
+  return `${r.device.name} (${formatRam(r.device.ramMb)}, ${bitness(r)})`;
+}
+
+function verdictOf(forList: string[], against: string[]): ClaimVerdict {
+  if (forList.length && against.length) return 'mixed';
+  if (forList.length) return 'supported';
+  if (against.length) return 'contradicted';
+  return 'untested';
+}
+
+const rate = (t: SuiteTally | undefined) => (t && t.total ? t.passed / t.total : 0);
+const ofTotal = (t: SuiteTally | undefined) => (t ? `${t.passed} of ${t.total}` : '0 of 0');
+
+export function assessClaims(records: ResultRecord[]): ClaimAssessment[] {
+  const jobs = product(records);
+  const is32 = (r: ResultRecord) => bitness(r) === '32-bit';
+  const [s32, s64] = bitsSummary(records);
+  const find = (s: BitsSummary | undefined, suite: string) => s?.suites.find((t) => t.suite === suite);
+
+  // 1. Training on 32-bit with ~1 GB fails.
+  const train32 = jobs.filter((r) => r.suite === 'keras-train' && is32(r));
+  const t1for = train32.filter((r) => r.outcome !== 'passed').map((r) => `keras-train ended ${r.outcome} on ${where(r)}: ${r.reason}`);
+  const t1against = train32.filter((r) => r.outcome === 'passed').map((r) => `keras-train passed on ${where(r)}, peak ${formatMb(r.memory.peakRssKb)}`);
+
+  // 2. TFLite is more viable on 32-bit than full TensorFlow.
+  const lite32 = jobs.filter((r) => r.suite === 'tflite-inference' && is32(r));
+  const keras32 = new Map(train32.map((r) => [r.device.name, r]));
+  const t2for: string[] = [];
+  const t2against: string[] = [];
+  for (const r of lite32) {
+    const k = keras32.get(r.device.name);
+    if (r.outcome === 'passed') {
+      t2for.push(`tflite-inference passed on ${where(r)} at ${formatMb(r.memory.peakRssKb)}${k && k.outcome !== 'passed' ? `, where keras-train ended ${k.outcome}` : ''}`);
+    } else {
+      t2against.push(`tflite-inference ended ${r.outcome} on ${where(r)}: ${r.reason}`);
+    }
+  }
+
+  // 3. 64-bit is strongly recommended: compare pass rates suite by suite, and list 64-bit failures.
+  const t3for: string[] = [];
+  const t3against: string[] = [];
+  for (const suite of ARTICLE_SUITES) {
+    const [a, b] = [find(s32, suite), find(s64, suite)];
+    if (!a?.total || !b?.total) continue;
+    const line = `${suite} passed on ${ofTotal(b)} 64-bit devices and ${ofTotal(a)} 32-bit devices`;
+    if (rate(b) > rate(a)) t3for.push(line);
+    else if (rate(a) > rate(b)) t3against.push(line);
+  }
+  // Only memory and runtime outcomes speak to the claim; a broken model file says nothing about word size.
+  const resourceOutcomes: Outcome[] = ['oom_killed', 'memory_error', 'timeout', 'unsupported'];
+  for (const r of jobs) {
+    if (!is32(r) && resourceOutcomes.includes(r.outcome) && (ARTICLE_SUITES as readonly string[]).includes(r.suite)) {
+      t3against.push(`64-bit alone was not enough: ${r.suite} ended ${r.outcome} on ${where(r)}`);
+    }
+  }
+
+  const infra = records.filter((r) => r.outcome === 'infra_error' || r.probe === null).length;
+  const note = infra ? ` ${infra} job${infra === 1 ? '' : 's'} without a product result (infrastructure or never probed) are not counted.` : '';
+  return [
+    {
+      id: 'train32',
+      title: 'Training on 32-bit Raspbian with about 1 GB fails',
+      quote: 'Even this, however, will likely fail on a 32-bit Raspbian system due to the memory limitations.',
+      verdict: verdictOf(t1for, t1against),
+      summary: `keras-train passed on ${ofTotal(find(s32, 'keras-train'))} 32-bit devices.${note}`,
+      for: t1for,
+      against: t1against,
+    },
+    {
+      id: 'lite32',
+      title: 'TensorFlow Lite is more viable on 32-bit',
+      quote: 'TensorFlow Lite presents a more viable option for 32-bit platforms.',
+      verdict: verdictOf(t2for, t2against),
+      summary: `On 32-bit, tflite-inference passed on ${ofTotal(find(s32, 'tflite-inference'))} devices; keras-train on ${ofTotal(find(s32, 'keras-train'))}.${note}`,
+      for: t2for,
+      against: t2against,
+    },
+    {
+      id: 'recommend64',
+      title: 'A 64-bit system is strongly recommended',
+      quote: 'A 64-bit system is strongly recommended for any serious TensorFlow development and deployment.',
+      verdict: verdictOf(t3for, t3against),
+      summary: `Passed on 64-bit: ${ARTICLE_SUITES.map((s) => `${s} ${ofTotal(find(s64, s))}`).join(', ')}. On 32-bit: ${ARTICLE_SUITES.map((s) => `${s} ${ofTotal(find(s32, s))}`).join(', ')}.${note}`,
+      for: t3for,
+      against: t3against,
+    },
+  ];
+}
+
+export interface ExpectationTally {
+  claim: string;
+  met: number;
+  unmet: number;
+  infra: number;
+  jobs: string[];
+}
+
+/** The suites' own expectations, grouped by the claim each one tests. */
+export function expectationTallies(records: ResultRecord[]): ExpectationTally[] {
+  const byClaim = new Map<string, ExpectationTally>();
+  for (const r of records) {
+    if (!r.expectation) continue;
+    const claim = r.expectation.claim.replace(/\s+/g, ' ').trim();
+    const t = byClaim.get(claim) ?? { claim, met: 0, unmet: 0, infra: 0, jobs: [] };
+    t[r.expectation.verdict] += 1;
+    if (r.expectation.verdict === 'unmet') t.jobs.push(r.jobId);
+    byClaim.set(claim, t);
+  }
+  return [...byClaim.values()];
+}

@@ -1,0 +1,113 @@
+/**
+ * Rebuilds every report of a run from its stored records: compare.html,
+ * compare.md, junit.xml, allure-results/ and allure-report/. A failing Allure
+ * step (no Java, say) never stops the other reports from being written.
+ */
+import { stat, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { readResults, readRunMeta } from '../results/read.ts';
+import { writeAllureResults, executorFor } from './allure.ts';
+import { allureGenerate, carryHistory, findPreviousReport, trendLength } from './allure-generate.ts';
+import { renderCompareHtml, type ReportInput } from './compare.ts';
+import { DEFAULT_THRESHOLDS, diffRuns, type RunDiff, type Thresholds } from './diff.ts';
+import { renderJunit } from './junit.ts';
+import { renderMarkdown } from './markdown.ts';
+import { testStatus, type TestStatus } from './verdict.ts';
+
+export { renderTap } from './tap.ts';
+export { renderMarkdown } from './markdown.ts';
+export { renderCompareHtml, type ReportInput } from './compare.ts';
+export { renderJunit } from './junit.ts';
+
+export interface ReportOptions {
+  /** A previous run dir to diff against. */
+  baseline?: string;
+  /** `allure generate --single-file`: one self-contained index.html. */
+  singleFile?: boolean;
+  /** Write Allure results and generate the report (default true). */
+  allure?: boolean;
+  /**
+   * The previous allure-report folder, whose history/ carries the trend on.
+   * Default: <baseline>/allure-report, else the latest earlier sibling run's report.
+   */
+  previousReport?: string;
+  thresholds?: Thresholds;
+  /** Environment for executor.json and Java lookup (default process.env). */
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface ReportSummary {
+  runId: string;
+  records: number;
+  statuses: Record<TestStatus, number>;
+  diff: RunDiff | null;
+  paths: {
+    compareHtml: string;
+    compareMd: string;
+    junit: string;
+    allureResults: string | null;
+    allureReport: string | null;
+  };
+  /** Set when the Allure report could not be generated; the other reports were written. */
+  allureError: string | null;
+  warnings: string[];
+}
+
+/** Read a run dir (and its baseline) into what the page and the Markdown render. */
+export function loadReportInput(runDir: string, baseline?: string, thresholds: Thresholds = DEFAULT_THRESHOLDS): ReportInput {
+  const records = readResults(runDir);
+  const meta = readRunMeta(runDir);
+  const diff = baseline ? diffRuns(records, readResults(baseline), thresholds) : null;
+  return { meta, records, diff };
+}
+
+async function isDir(path: string): Promise<boolean> {
+  return (await stat(path).catch(() => null))?.isDirectory() ?? false;
+}
+
+export async function writeReports(runDir: string, options: ReportOptions = {}): Promise<ReportSummary> {
+  const dir = resolve(runDir);
+  const input = loadReportInput(dir, options.baseline, options.thresholds);
+  const warnings: string[] = [];
+  if (input.records.length === 0) warnings.push(`${join(dir, 'results.jsonl')} holds no records`);
+  const recorded = new Set(input.records.map((r) => r.jobId));
+  const missing = input.meta.jobs.filter((j) => !recorded.has(j));
+  if (missing.length) warnings.push(`${missing.length} planned job(s) have no record: ${missing.join(', ')}`);
+
+  const paths: ReportSummary['paths'] = {
+    compareHtml: join(dir, 'compare.html'),
+    compareMd: join(dir, 'compare.md'),
+    junit: join(dir, 'junit.xml'),
+    allureResults: null,
+    allureReport: null,
+  };
+  await writeFile(paths.compareHtml, renderCompareHtml(input));
+  await writeFile(paths.compareMd, renderMarkdown(input));
+  await writeFile(paths.junit, renderJunit(input.records, input.meta.runId));
+
+  let allureError: string | null = null;
+  if (options.allure !== false) {
+    const env = options.env ?? process.env;
+    const results = join(dir, 'allure-results');
+    const report = join(dir, 'allure-report');
+    const previous =
+      options.previousReport ?? (options.baseline ? join(resolve(options.baseline), 'allure-report') : ((await findPreviousReport(dir)) ?? undefined));
+    const order = previous ? (await trendLength(previous)) + 1 : 1;
+    await writeAllureResults(results, input.meta, input.records, executorFor(env, input.meta.runId, order));
+    paths.allureResults = results;
+    if (previous && !(await carryHistory(previous, results))) {
+      warnings.push(`no history in ${previous}; the Allure trend starts afresh`);
+    }
+    try {
+      await allureGenerate(results, report, { singleFile: options.singleFile ?? false, env });
+      paths.allureReport = report;
+      if (options.singleFile) warnings.push('a --single-file report keeps no history/ folder, so the next run cannot carry this trend on');
+    } catch (err) {
+      allureError = (err as Error).message;
+    }
+  }
+  const statuses: Record<TestStatus, number> = { passed: 0, failed: 0, broken: 0, skipped: 0 };
+  for (const r of input.records) statuses[testStatus(r)] += 1;
+  if (options.previousReport && !(await isDir(options.previousReport))) warnings.push(`previous report ${options.previousReport} does not exist`);
+  return { runId: input.meta.runId, records: input.records.length, statuses, diff: input.diff, paths, allureError, warnings };
+}

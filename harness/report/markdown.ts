@@ -1,0 +1,90 @@
+/**
+ * The comparison page's Markdown twin, for CI job summaries, PR comments
+ * and terminals (`hil report --format md`). Same facts, no charts.
+ */
+import type { ResultRecord } from '../results/record.ts';
+import { answer, assessClaims, bitsSummary } from './claims.ts';
+import { verdictLabel } from './cell.ts';
+import type { ReportInput } from './compare.ts';
+import { escapeMdCell as cell, formatDelta, formatMb, formatMs, formatRam } from './format.ts';
+import { cellOf, deviceOrder, suiteOrder } from './order.ts';
+
+const VERDICT_MARK = { supported: '🟢', contradicted: '🔴', mixed: '🟡', untested: '⚪' } as const;
+
+function row(cells: string[]): string {
+  return `| ${cells.join(' | ')} |`;
+}
+
+function table(head: string[], rows: string[][]): string[] {
+  return [row(head), row(head.map(() => '---')), ...rows.map(row)];
+}
+
+function jobCell(r: ResultRecord | undefined): string {
+  if (!r) return '—';
+  const peak = r.memory.peakRssKb === null ? 'no payload' : formatMb(r.memory.peakRssKb);
+  return `${verdictLabel(r).mark} \`${r.outcome}\` · ${peak} · ${formatMs(r.timing.wallMs)}`;
+}
+
+export function renderMarkdown(input: ReportInput): string {
+  const { meta, records, diff } = input;
+  const suites = suiteOrder(records);
+  const devices = deviceOrder(records);
+  const out: string[] = [];
+  out.push('# Can TensorFlow run on this Raspberry Pi?', '');
+  out.push(`Run \`${meta.runId}\` · started ${meta.startedAt} · ${devices.length} devices × ${suites.length} suites, ${records.length} jobs · pi-hil ${meta.harnessVersion}${meta.gitSha ? ` @ \`${meta.gitSha.slice(0, 7)}\`` : ''}`, '');
+  const counts = { expected: 0, unexpected: 0, infra: 0, skipped: 0, none: 0 };
+  for (const r of records) counts[verdictLabel(r).key] += 1;
+  out.push(`✅ ${counts.expected} as expected · ❌ ${counts.unexpected} unexpected · ⚠️ ${counts.infra} infrastructure · ⏭️ ${counts.skipped} never probed`, '');
+
+  out.push('## 32-bit vs 64-bit at a glance', '');
+  const summary = bitsSummary(records);
+  const [s32, s64] = summary;
+  out.push(...answer(summary).map((l) => `- ${l}`), '');
+  const glanceRows = (s32?.suites ?? []).map((t, i) => {
+    const u = s64?.suites[i];
+    const side = (x: typeof t | undefined) => (x ? `${x.passed} of ${x.total} ran${x.minRamPassedMb === null ? '' : ` (from ${formatRam(x.minRamPassedMb)})`}` : '—');
+    return [t.suite, side(t), side(u)];
+  });
+  out.push(...table(['Example', `32-bit (${s32?.devices ?? 0} devices)`, `64-bit (${s64?.devices ?? 0} devices)`], glanceRows), '');
+
+  out.push('## Results by device and suite', '');
+  out.push('Each cell: verdict, outcome, peak memory, wall time. ✅ as expected · ❌ unexpected · ⚠️ infrastructure · ⏭️ never probed.', '');
+  out.push(
+    ...table(
+      ['Device', 'Userland', 'RAM', ...suites],
+      devices.map((d) => [`**${cell(d.name)}**`, d.bits, formatRam(d.sample.device.ramMb), ...suites.map((s) => cell(jobCell(cellOf(records, d.name, s))))]),
+    ),
+    '',
+  );
+
+  out.push("## The article's claims", '');
+  for (const c of assessClaims(records)) {
+    out.push(`### ${VERDICT_MARK[c.verdict]} ${c.title}: ${c.verdict}`, '', `> ${c.quote}`, '', c.summary, '');
+    out.push('Evidence for:', ...(c.for.length ? c.for.map((e) => `- ${e}`) : ['- none in this run']), '');
+    out.push('Evidence against:', ...(c.against.length ? c.against.map((e) => `- ${e}`) : ['- none in this run']), '');
+  }
+
+  out.push('## Changes since the baseline', '');
+  if (!diff) {
+    out.push('No baseline given (`--baseline <run-dir>`).', '');
+  } else {
+    out.push(`Against \`${diff.baselineRunId}\`; regressions above +${diff.thresholds.memoryPct}% peak memory or +${diff.thresholds.timePct}% time.`, '');
+    if (diff.changes.length) {
+      out.push(...table(['Job', 'Before', 'Now', 'Kind'], diff.changes.map((c) => [cell(c.jobId), `\`${c.before}\``, `\`${c.after}\``, c.kind])), '');
+    } else out.push('No outcome changed.', '');
+    if (diff.regressions.length) {
+      const fmt = (n: number, u: 'kb' | 'ms') => (u === 'kb' ? formatMb(n) : formatMs(n));
+      out.push(...table(['Job', 'Metric', 'Before', 'Now', 'Change'], diff.regressions.map((r) => [cell(r.jobId), r.metric, fmt(r.before, r.unit), fmt(r.after, r.unit), formatDelta(r.before, r.after)])), '');
+    } else out.push('No memory or time regression over the threshold.', '');
+    if (diff.added.length) out.push(`New jobs: ${diff.added.join(', ')}.`, '');
+    if (diff.removed.length) out.push(`No longer run: ${diff.removed.join(', ')}.`, '');
+  }
+
+  const unexpected = records.filter((r) => verdictLabel(r).key === 'unexpected' || verdictLabel(r).key === 'infra');
+  if (unexpected.length) {
+    out.push('## What needs a look', '');
+    for (const r of unexpected) out.push(`- **${r.jobId}** \`${r.outcome}\`: ${r.reason}`);
+    out.push('');
+  }
+  return out.join('\n');
+}
