@@ -51,11 +51,14 @@ export class PositionedYaml {
    */
   static parse(file: string, text: string): { yaml: PositionedYaml; diagnostics: Diagnostic[] } {
     const lines = new LineCounter();
-    const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false });
+    const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: false });
     const yaml = new PositionedYaml(file, doc, lines);
-    const diagnostics = doc.errors.map((err) => {
+    const sourceLines = text.split('\n');
+    const diagnostics = doc.errors.map((err): Diagnostic => {
       const pos = err.linePos?.[0] ?? { line: 1, col: 1 };
-      return { file, line: pos.line, col: pos.col, message: `invalid YAML: ${err.message.split('\n')[0]}` };
+      // yaml's message repeats the position and a code frame; we give both our own way.
+      const message = `invalid YAML: ${(err.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '')}`;
+      return { file, line: pos.line, col: pos.col, message, value: JSON.stringify(sourceLines[pos.line - 1] ?? ''), allowed: 'well-formed YAML (see https://yaml.org/spec/1.2.2/)' };
     });
     return { yaml, diagnostics };
   }

@@ -65,24 +65,28 @@ export function createMemoryCgroup(name: string, capMb: number): MemoryCgroup {
       const m = /^oom_kill (\d+)$/m.exec(readFileSync(join(path, file), 'utf8'));
       return m ? Number(m[1]) : 0;
     },
-    remove: () => {
-      for (let attempt = 0; attempt < 50; attempt++) {
-        if (!existsSync(path)) return;
-        for (const pid of readFileSync(procs, 'utf8').split('\n').filter(Boolean)) {
-          try {
-            process.kill(Number(pid), 'SIGKILL');
-          } catch {
-            /* gone */
-          }
-        }
-        try {
-          rmdirSync(path);
-          return;
-        } catch {
-          // Busy until the killed processes are reaped.
-          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
-        }
-      }
-    },
+    remove: () => removeCgroup(path),
   };
+}
+
+/** Remove a cgroup folder; processes still inside are killed first. */
+export function removeCgroup(path: string): void {
+  const procs = join(path, 'cgroup.procs');
+  for (let attempt = 0; attempt < 50; attempt++) {
+    if (!existsSync(path)) return;
+    for (const pid of readFileSync(procs, 'utf8').split('\n').filter(Boolean)) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    try {
+      rmdirSync(path);
+      return;
+    } catch {
+      // Busy until the killed processes are reaped.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+    }
+  }
 }

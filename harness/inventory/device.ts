@@ -17,8 +17,11 @@ export interface SourcePosition {
 export interface Timeouts {
   /** Connecting (including retries while a device boots). */
   connectMs: number;
-  /** One job, from payload start to its end; the agent kills the process group then. */
-  jobMs: number;
+  /**
+   * One job, from payload start to its end; the agent kills the process group then.
+   * null: the suite's own timeout applies. A slow device (an emulated one) sets it to override.
+   */
+  jobMs: number | null;
   /** QEMU: boot until the SSH banner answers. */
   bootMs: number;
 }

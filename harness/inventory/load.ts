@@ -35,7 +35,7 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}=?$/;
 const TAG = /^[A-Za-z0-9._:-]+$/;
 
-export const DEFAULT_TIMEOUTS: Timeouts = { connectMs: 60_000, jobMs: 15 * 60_000, bootMs: 180_000 };
+export const DEFAULT_TIMEOUTS: Timeouts = { connectMs: 60_000, jobMs: null, bootMs: 300_000 };
 
 /** Load and validate an inventory file. Throws ConfigError with every problem found. */
 export function loadInventory(file: string, env: NodeJS.ProcessEnv = process.env): Inventory {

@@ -3,6 +3,7 @@
  * arch), so an inventory entry can say just `profile: pi4b-2g-armhf`.
  */
 import type { Arch } from '../results/record.ts';
+import { findProfile, profileNames } from '../transport/qemu/profiles.ts';
 
 export interface ProfileFacts {
   model: string;
@@ -10,9 +11,8 @@ export interface ProfileFacts {
   arch: Arch;
 }
 
-const KNOWN: Record<string, ProfileFacts> = {};
-
 export function profileDefaults(name: string): ProfileFacts | null {
-  return KNOWN[name] ?? null;
+  const profile = findProfile(name);
+  return profile ? { model: profile.model, ramMb: profile.ramMb, arch: profile.arch } : null;
 }
-profileDefaults.names = (): string[] => Object.keys(KNOWN);
+profileDefaults.names = profileNames;

@@ -62,7 +62,8 @@ export function planJobs<S extends { name: string }>(inventory: Inventory, suite
   for (const wanted of selection.suites) {
     if (!suiteNames.includes(wanted)) throw new UsageError('--suite', wanted, suiteNames.join(', '), `no suite named ${wanted}`);
   }
-  const chosenSuites = suites.filter((s) => selection.suites.length === 0 || selection.suites.includes(s.name));
+  // Suites run in the order --suite names them, else in the suites' own order.
+  const chosenSuites = selection.suites.length === 0 ? [...suites] : selection.suites.map((name) => suites.find((s) => s.name === name)!);
   const jobs: Job<S>[] = [];
   for (const device of selectDevices(inventory, selection)) {
     for (const suite of chosenSuites) jobs.push({ id: `${suite.name}.${device.name}`, device, suite });

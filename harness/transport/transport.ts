@@ -40,6 +40,14 @@ export interface Transport {
   mkdir(remotePath: string, mode?: number): Promise<void>;
   /** Close the connection. Safe to call twice. */
   close(): Promise<void>;
+  /** Devices with a serial console (QEMU) expose it, so each job can attach its excerpt. */
+  readonly console?: ConsoleLog;
+}
+
+/** A growing console log; a job takes a mark at its start and reads what came after. */
+export interface ConsoleLog {
+  mark(): number;
+  since(mark: number): string;
 }
 
 /** A transport failure: the harness could not do its job. Becomes `infra_error`. */

@@ -4,7 +4,7 @@
  * and, optionally, a memory cap (a cgroup the sshd and every session inherit).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { userInfo } from 'node:os';
@@ -23,6 +23,10 @@ export interface LocalSshdOptions {
   python?: string;
   /** RAM the inventory claims for each device (defaults to the cap, else 1024). */
   ramMb?: number;
+  /** Pin each host key in the inventory (default true); false leaves it to known_hosts and --accept-new. */
+  pinHostKeys?: boolean;
+  /** Extra `defaults:` keys for the inventory, e.g. { timeouts: { connect: '3s' } }. */
+  defaults?: Record<string, unknown>;
 }
 
 export interface LocalSshdDevice {
@@ -63,10 +67,10 @@ export async function startLocalSshd(options: LocalSshdOptions): Promise<LocalSs
     devices,
     identityFile,
     inventoryFile: join(dir, 'devices.yaml'),
-    kill: (name) => killDevice(find(devices, name)),
+    kill: (name) => killDevice(find(devices, name), join(dir, name)),
     restart: async (name, opts) => {
       const device = find(devices, name);
-      killDevice(device);
+      killDevice(device, join(dir, name));
       if (opts?.newHostKey) {
         rmSync(join(dir, device.name, 'host_ed25519'), { force: true });
         rmSync(join(dir, device.name, 'host_ed25519.pub'), { force: true });
@@ -75,7 +79,7 @@ export async function startLocalSshd(options: LocalSshdOptions): Promise<LocalSs
     },
     stop: () => {
       for (const device of devices) {
-        killDevice(device);
+        killDevice(device, join(dir, device.name));
         device.cgroup?.remove();
       }
     },
@@ -128,26 +132,43 @@ async function launch(dir: string, name: string, port: number, identityFile: str
       '',
     ].join('\n'),
   );
-  const child = spawn(SSHD, ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
-  let stderr = '';
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  // sshd's log goes to a file, not a pipe: a pipe would keep the caller alive and SIGPIPE sshd when it goes.
+  const logFile = join(home, 'sshd.log');
+  const logFd = openSync(logFile, 'a');
+  const child = spawn(SSHD, ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', logFd], detached: true });
+  closeSync(logFd);
   child.unref();
   if (child.pid === undefined) throw new Error(`cannot start sshd for ${name}`);
   // The cap applies to the daemon and is inherited by every session it forks.
   cgroup?.adopt(child.pid);
-  await waitForBanner(port, () => (child.exitCode !== null ? `sshd for ${name} exited: ${stderr.trim()}` : null));
+  await waitForBanner(port, () => (child.exitCode !== null ? `sshd for ${name} exited: ${readFileSync(logFile, 'utf8').trim()}` : null));
   return { name, port, pid: child.pid, hostKeyFingerprint: fingerprint(`${hostKey}.pub`), capMb, cgroup };
 }
 
-/** Kill the daemon and all its descendants (the live sessions too). */
-function killDevice(device: LocalSshdDevice): void {
-  for (const pid of [device.pid, ...descendantsOf(device.pid)]) {
+/**
+ * Kill the daemon, its sessions, and anything still running from the device's
+ * folder: the agent detaches from sshd (as it must on a real Pi), so "power
+ * off" has to find it by where it runs.
+ */
+function killDevice(device: LocalSshdDevice, home: string): void {
+  for (const pid of [device.pid, ...descendantsOf(device.pid), ...processesUnder(home)]) {
     try {
       process.kill(pid, 'SIGKILL');
     } catch {
       /* already gone */
     }
   }
+}
+
+/** Pids whose command line mentions `dir`. */
+export function processesUnder(dir: string): number[] {
+  return readdirNumeric('/proc').filter((pid) => {
+    try {
+      return pid !== process.pid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir);
+    } catch {
+      return false;
+    }
+  });
 }
 
 export function descendantsOf(root: number): number[] {
@@ -173,8 +194,7 @@ export function descendantsOf(root: number): number[] {
 }
 
 function readdirNumeric(path: string): number[] {
-  return spawnSync('ls', [path], { encoding: 'utf8' })
-    .stdout.split('\n')
+  return readdirSync(path)
     .filter((s) => /^\d+$/.test(s))
     .map(Number);
 }
@@ -235,17 +255,19 @@ function inventoryYaml(rack: LocalSshdRack, options: LocalSshdOptions): string {
       transport: 'ssh',
       user: userInfo().username,
       identity_file: rack.identityFile,
-      workdir: join(rack.dir, 'work'),
       python: options.python ?? 'python3',
       model: 'local sshd (stand-in)',
       arch: 'amd64',
       tags: ['local-sshd'],
+      ...options.defaults,
     },
     devices: rack.devices.map((d) => ({
       name: d.name,
       host: '127.0.0.1',
       port: d.port,
-      host_key: d.hostKeyFingerprint,
+      ...(options.pinHostKeys === false ? {} : { host_key: d.hostKeyFingerprint }),
+      // One workdir per device, so "power off" can find what runs there.
+      workdir: join(rack.dir, d.name, 'work'),
       ram_mb: options.ramMb ?? d.capMb ?? 1024,
       ...(d.capMb !== null ? { tags: ['local-sshd', `cap-${d.capMb}mb`] } : {}),
     })),

@@ -1,0 +1,43 @@
+/**
+ * `hil`: the pi-hil command line. Each command lives in harness/cli/<name>.ts
+ * and returns its exit code; configuration and usage errors exit 2.
+ */
+import { ConfigError, UsageError } from './config/diagnostics.ts';
+
+const COMMANDS: Record<string, { summary: string; load: () => Promise<(argv: string[]) => Promise<number>> }> = {
+  run: { summary: 'run suites on devices and store the results', load: async () => (await import('./cli/run.ts')).runCommand },
+  check: { summary: 'validate the inventory and probe each device', load: async () => (await import('./cli/check.ts')).checkCommand },
+  list: { summary: 'list devices and suites', load: async () => (await import('./cli/list.ts')).listCommand },
+  report: { summary: 'rebuild the reports of a run from its stored results', load: async () => (await import('./cli/report.ts')).reportCommand },
+  image: { summary: 'build, list and prune QEMU Pi images', load: async () => (await import('./cli/image.ts')).imageCommand },
+  console: { summary: "open a QEMU device's serial console", load: async () => (await import('./cli/console.ts')).consoleCommand },
+};
+
+function usage(): string {
+  const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(9)} ${c.summary}`);
+  return `hil: can TensorFlow run on this Raspberry Pi setup? Measured.\n\nUsage: hil <command> [options]\n\nCommands:\n${rows.join('\n')}\n\nRun \`hil <command> --help\` for a command's options.\n`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage());
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`hil: unknown command ${JSON.stringify(name)}\n    allowed: ${Object.keys(COMMANDS).join(', ')}\n`);
+    return 2;
+  }
+  try {
+    return await (await command.load())(rest);
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof UsageError) {
+      process.stderr.write(`hil ${name}: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

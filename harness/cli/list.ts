@@ -1,0 +1,48 @@
+/** `hil list`: the inventory's devices and the suites, as tables. */
+import { join } from 'node:path';
+import { projectDir } from '../host/paths.ts';
+import { loadInventory } from '../inventory/load.ts';
+import { loadSuites } from '../suite/suite.ts';
+import { describeTarget } from '../transport/factory.ts';
+import { helpText, parseCommand, type CommandSpec } from './args.ts';
+import { table } from './table.ts';
+
+export const LIST_SPEC: CommandSpec = {
+  name: 'list',
+  summary: 'List the devices of the inventory and the suites.',
+  usage: 'hil list [options]',
+  options: {
+    inventory: { type: 'string', short: 'i', arg: 'file', help: 'device inventory (default: devices.yaml)' },
+    suites: { type: 'string', arg: 'dir', help: 'suites folder (default: suites)' },
+  },
+};
+
+export async function listCommand(argv: string[]): Promise<number> {
+  const { values, help } = parseCommand(LIST_SPEC, argv);
+  if (help) {
+    process.stdout.write(helpText(LIST_SPEC));
+    return 0;
+  }
+  const inventory = loadInventory(String(values['inventory'] ?? 'devices.yaml'));
+  const suites = loadSuites(String(values['suites'] ?? join(projectDir(), 'suites')));
+  process.stdout.write(`Devices (${inventory.file})\n`);
+  process.stdout.write(
+    table(
+      ['name', 'transport', 'model', 'RAM', 'arch', 'tags', 'target'],
+      inventory.devices.map((d) => [d.name, d.transport, d.model, `${d.ramMb} MB`, d.arch, d.tags.join(','), describeTarget(d)]),
+    ),
+  );
+  const groups = Object.entries(inventory.groups);
+  if (groups.length > 0) {
+    process.stdout.write('\nGroups\n');
+    process.stdout.write(table(['group', 'devices'], groups.map(([g, members]) => [g, members.join(', ')])));
+  }
+  process.stdout.write('\nSuites\n');
+  process.stdout.write(
+    table(
+      ['name', 'timeout', 'expectations', 'description'],
+      suites.map((s) => [s.name, `${Math.round(s.timeoutMs / 1000)} s`, String(s.expectations.length), s.description.split('\n')[0] ?? '']),
+    ),
+  );
+  return 0;
+}

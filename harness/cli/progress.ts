@@ -1,0 +1,101 @@
+/**
+ * Progress for people. On a terminal: one live line per device with its
+ * state, current job and elapsed time. Off a terminal (CI logs): one plain
+ * line per event, so a log reads top to bottom.
+ */
+import type { WriteStream } from 'node:tty';
+import type { DeviceState, RunEvent } from '../run/events.ts';
+
+interface Line {
+  state: DeviceState;
+  job: string | null;
+  since: number;
+  last: string;
+}
+
+export interface Progress {
+  observe(event: RunEvent): void;
+  stop(): void;
+}
+
+export function createProgress(devices: readonly string[], out: NodeJS.WriteStream = process.stderr): Progress {
+  return out.isTTY ? new LiveProgress(devices, out as WriteStream) : new PlainProgress(out);
+}
+
+function describe(event: RunEvent): string {
+  switch (event.kind) {
+    case 'device':
+      return `${event.state}${event.detail ? ` (${event.detail})` : ''}`;
+    case 'job-start':
+      return `start ${event.jobId}`;
+    case 'phase':
+      return `${event.jobId}: phase ${event.phase}`;
+    case 'job-end': {
+      const peak = event.peakRssKb === null ? '' : `, peak ${(event.peakRssKb / 1024).toFixed(0)} MB`;
+      return `${event.jobId}: ${event.outcome} in ${(event.wallMs / 1000).toFixed(1)} s${peak} (${event.reason})`;
+    }
+  }
+}
+
+class PlainProgress implements Progress {
+  constructor(private readonly out: NodeJS.WriteStream) {}
+  observe(event: RunEvent): void {
+    this.out.write(`${new Date().toISOString()} ${event.device} ${describe(event)}\n`);
+  }
+  stop(): void {}
+}
+
+class LiveProgress implements Progress {
+  private readonly lines = new Map<string, Line>();
+  private readonly timer: NodeJS.Timeout;
+  private drawn = 0;
+
+  constructor(
+    devices: readonly string[],
+    private readonly out: WriteStream,
+  ) {
+    for (const d of devices) this.lines.set(d, { state: 'waiting', job: null, since: Date.now(), last: '' });
+    this.timer = setInterval(() => this.draw(), 250);
+    this.timer.unref();
+  }
+
+  observe(event: RunEvent): void {
+    const line = this.lines.get(event.device);
+    if (!line) return;
+    if (event.kind === 'device') Object.assign(line, { state: event.state, since: Date.now() });
+    if (event.kind === 'job-start') Object.assign(line, { job: event.jobId, state: 'running', since: Date.now() });
+    if (event.kind === 'job-end') {
+      // Finished jobs scroll above the live block, so the history stays readable.
+      this.clear();
+      this.out.write(`${event.device.padEnd(this.width())}  ${describe(event)}\n`);
+      Object.assign(line, { job: null, state: 'idle', since: Date.now() });
+    }
+    line.last = describe(event);
+    this.draw();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.draw();
+  }
+
+  private width(): number {
+    return Math.max(...[...this.lines.keys()].map((k) => k.length));
+  }
+
+  private clear(): void {
+    if (this.drawn > 0) this.out.write(`\x1b[${this.drawn}A\x1b[0J`);
+    this.drawn = 0;
+  }
+
+  private draw(): void {
+    this.clear();
+    const cols = this.out.columns || 100;
+    for (const [device, line] of this.lines) {
+      const elapsed = ((Date.now() - line.since) / 1000).toFixed(0).padStart(4);
+      const text = `${device.padEnd(this.width())}  ${line.state.padEnd(10)} ${elapsed}s  ${line.job ?? ''}`;
+      this.out.write(`${text.slice(0, cols - 1)}\n`);
+    }
+    this.drawn = this.lines.size;
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * `hil run`: inventory → plan → scheduler → transports → agent → records →
+ * store → reports → exit code.
+ *
+ * Exit codes: 0 every job met its expectation; 1 some job did not (a product
+ * regression); 3 only infrastructure failed; 2 bad configuration or usage;
+ * 130/143 interrupted by SIGINT/SIGTERM (finished results are kept).
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { UsageError } from '../config/diagnostics.ts';
+import { knownHostsFile, projectDir } from '../host/paths.ts';
+import { loadInventory } from '../inventory/load.ts';
+import type { Device } from '../inventory/device.ts';
+import { executeJob } from '../run/job.ts';
+import { parseShard, planJobs, type Selection } from '../run/plan.ts';
+import { schedule } from '../run/scheduler.ts';
+import type { ResultRecord } from '../results/record.ts';
+import { newRunId, RunStore } from '../results/store.ts';
+import { loadSuites } from '../suite/suite.ts';
+import { judge } from '../suite/expectation.ts';
+import { createTransport, describeTarget } from '../transport/factory.ts';
+import type { Transport } from '../transport/transport.ts';
+import { helpText, parseCommand, positiveInt, stringList, type CommandSpec } from './args.ts';
+import { createProgress } from './progress.ts';
+
+export const RUN_SPEC: CommandSpec = {
+  name: 'run',
+  summary: 'Run suites on devices, one job at a time per device, and store one result record per job.',
+  usage: 'hil run [options]',
+  options: {
+    inventory: { type: 'string', short: 'i', arg: 'file', help: 'device inventory (default: devices.yaml)' },
+    device: { type: 'string', short: 'd', multiple: true, arg: 'name', help: 'only these devices (repeat or comma-separate)' },
+    tag: { type: 'string', short: 't', multiple: true, arg: 'tag', help: 'only devices with this tag or in this group' },
+    suite: { type: 'string', short: 's', multiple: true, arg: 'name', help: 'only these suites' },
+    shard: { type: 'string', arg: 'i/n', help: 'take slice i of n of the selected devices (for parallel CI runners)' },
+    concurrency: { type: 'string', short: 'j', arg: 'n', help: 'jobs running at once across devices (default: 4)' },
+    out: { type: 'string', short: 'o', arg: 'dir', help: 'runs folder (default: reports/runs)' },
+    suites: { type: 'string', arg: 'dir', help: 'suites folder (default: suites)' },
+    keep: { type: 'boolean', help: 'keep the per-run workdir on each device' },
+    'accept-new': { type: 'boolean', help: 'record unseen host keys (a changed key is always refused)' },
+    'sample-ms': { type: 'string', arg: 'ms', help: 'memory sampling interval (default: 50)' },
+    'no-report': { type: 'boolean', help: 'store results only; build reports later with `hil report`' },
+    reporter: { type: 'string', arg: 'tap', help: 'also stream TAP 14 to stdout' },
+  },
+};
+
+const STATUS_EXIT = { ok: 0, unmet: 1, infra: 3 } as const;
+
+export async function runCommand(argv: string[]): Promise<number> {
+  const { values, help } = parseCommand(RUN_SPEC, argv);
+  if (help) {
+    process.stdout.write(helpText(RUN_SPEC));
+    return 0;
+  }
+  const reporter = values['reporter'];
+  if (reporter !== undefined && reporter !== 'tap') throw new UsageError('--reporter', String(reporter), 'tap');
+  const inventory = loadInventory(String(values['inventory'] ?? 'devices.yaml'));
+  const suites = loadSuites(String(values['suites'] ?? join(projectDir(), 'suites')));
+  const shardSpec = typeof values['shard'] === 'string' ? values['shard'] : null;
+  const selection: Selection = {
+    devices: stringList(values['device']),
+    tags: stringList(values['tag']),
+    suites: stringList(values['suite']),
+    shard: shardSpec === null ? null : parseShard(shardSpec),
+  };
+  const concurrency = positiveInt('--concurrency', values['concurrency'], 4);
+  const sampleIntervalMs = positiveInt('--sample-ms', values['sample-ms'], 50);
+  const jobs = planJobs(inventory, suites, selection);
+  if (jobs.length === 0) throw new UsageError('--device/--tag/--shard', argv.join(' '), 'a selection that matches at least one device', 'nothing selected');
+
+  const runId = newRunId();
+  const devices = [...new Map(jobs.map((j) => [j.device.name, j.device])).values()];
+  const store = RunStore.create(resolve(String(values['out'] ?? 'reports/runs')), {
+    runId,
+    startedAt: new Date().toISOString(),
+    endedAt: null,
+    harnessVersion: harnessVersion(),
+    gitSha: gitSha(),
+    selection: { ...selection, shard: shardSpec, concurrency },
+    inventory: { file: inventory.file, devices: inventory.devices.map((d) => ({ name: d.name, transport: d.transport, model: d.model, ramMb: d.ramMb, arch: d.arch, tags: d.tags, target: describeTarget(d) })) },
+    jobs: jobs.map((j) => j.id),
+    exitCode: null,
+    interrupted: null,
+  });
+  process.stderr.write(`hil run ${runId}: ${jobs.length} job(s) on ${devices.length} device(s) → ${store.dir}\n`);
+
+  const controller = new AbortController();
+  let interrupted: 'SIGINT' | 'SIGTERM' | null = null;
+  const onSignal = (sig: 'SIGINT' | 'SIGTERM'): void => {
+    if (interrupted !== null) return;
+    interrupted = sig;
+    process.stderr.write(`\nhil: ${sig}: starting no new jobs, stopping running ones, keeping finished results\n`);
+    controller.abort(new Error(`${sig} received`));
+  };
+  const sigint = (): void => onSignal('SIGINT');
+  const sigterm = (): void => onSignal('SIGTERM');
+  process.on('SIGINT', sigint);
+  process.on('SIGTERM', sigterm);
+
+  const progress = createProgress(devices.map((d) => d.name));
+  const transports = new Map<string, Transport>();
+  const acceptNew = values['accept-new'] === true;
+  const records: ResultRecord[] = [];
+  try {
+    await schedule(
+      jobs,
+      async (job, signal) => {
+        const record = await executeJob(job, signal, {
+          runId,
+          transportFor: (device: Device) => {
+            const existing = transports.get(device.name);
+            if (existing) return existing;
+            const created = createTransport(device, { acceptNew, knownHostsFile: knownHostsFile() });
+            transports.set(device.name, created);
+            return created;
+          },
+          judge: (suiteName, r) => judge(suites.find((s) => s.name === suiteName)!, r),
+          keep: values['keep'] === true,
+          sampleIntervalMs,
+          observe: (e) => progress.observe(e),
+        });
+        // Appended and flushed the moment the job ends: a crash after this loses nothing.
+        store.append(record);
+        records.push(record);
+        return record;
+      },
+      { concurrency, signal: controller.signal },
+    );
+  } finally {
+    progress.stop();
+    await Promise.allSettled([...transports.values()].map((t) => t.close()));
+    process.off('SIGINT', sigint);
+    process.off('SIGTERM', sigterm);
+  }
+
+  const code = interrupted === 'SIGINT' ? 130 : interrupted === 'SIGTERM' ? 143 : exitCodeFor(records);
+  store.finish({ endedAt: new Date().toISOString(), exitCode: code, interrupted });
+  process.stderr.write(`hil run ${runId}: ${records.length}/${jobs.length} job(s) recorded in ${join(store.dir, 'results.jsonl')}\n`);
+  if (values['no-report'] !== true) await buildReports(store.dir, reporter === 'tap');
+  return code;
+}
+
+/** Reports are rebuilt from the stored records; a report failure never loses results. */
+async function buildReports(runDir: string, tap: boolean): Promise<void> {
+  try {
+    const { writeReports, renderTap } = await import('../report/index.ts');
+    const summary = await writeReports(runDir, {});
+    for (const warning of summary.warnings) process.stderr.write(`hil report: ${warning}\n`);
+    if (tap) {
+      const { readResults } = await import('../results/read.ts');
+      process.stdout.write(renderTap(readResults(runDir)));
+    }
+    process.stderr.write(`hil report: ${join(runDir, 'compare.html')}\n`);
+  } catch (err) {
+    process.stderr.write(`hil report: failed (${(err as Error).message}); results are safe, rebuild with \`hil report ${runDir}\`\n`);
+  }
+}
+
+export function exitCodeFor(records: readonly ResultRecord[]): number {
+  if (records.some((r) => r.expectation?.verdict === 'unmet' || (r.expectation === null && r.outcome !== 'passed' && r.outcome !== 'infra_error'))) return STATUS_EXIT.unmet;
+  if (records.some((r) => r.outcome === 'infra_error')) return STATUS_EXIT.infra;
+  return STATUS_EXIT.ok;
+}
+
+function harnessVersion(): string {
+  const pkg = JSON.parse(readFileSync(join(projectDir(), 'package.json'), 'utf8')) as { version?: string };
+  return pkg.version ?? '0.0.0';
+}
+
+function gitSha(): string | null {
+  try {
+    return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: projectDir(), encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() || null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * Start or stop a rack of real OpenSSH servers on loopback, for tests and demos.
+ *
+ *   npx tsx scripts/local-sshd.ts start <count> --dir DIR [--caps 512,1024] [--python PATH]
+ *   npx tsx scripts/local-sshd.ts stop --dir DIR
+ *
+ * `start` writes DIR/devices.yaml describing the devices and DIR/rack.json for `stop`.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { removeCgroup } from '../harness/host/cgroup.ts';
+import { descendantsOf, startLocalSshd } from './lib/local-sshd.ts';
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { dir: { type: 'string' }, caps: { type: 'string' }, python: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+});
+const [command, count] = positionals;
+const usage = 'usage: local-sshd.ts start <count> --dir DIR [--caps 512,1024] [--python PATH] | stop --dir DIR';
+
+if (values.help || !values.dir || (command !== 'start' && command !== 'stop')) {
+  process.stderr.write(`${usage}\n`);
+  process.exit(values.help ? 0 : 2);
+}
+const dir = values.dir;
+const state = join(dir, 'rack.json');
+
+if (command === 'start') {
+  const n = Number(count);
+  if (!Number.isInteger(n) || n < 1) {
+    process.stderr.write(`local-sshd.ts: <count> must be a whole number of 1 or more, got ${JSON.stringify(count)}\n`);
+    process.exit(2);
+  }
+  const capsMb = values.caps ? values.caps.split(',').map((c) => (c === '' || c === '-' ? null : Number(c))) : [];
+  const rack = await startLocalSshd({ dir, count: n, capsMb, ...(values.python ? { python: values.python } : {}) });
+  writeFileSync(state, JSON.stringify(rack.devices.map((d) => ({ name: d.name, pid: d.pid, port: d.port, cgroup: d.cgroup?.path ?? null, capMb: d.capMb }))));
+  for (const d of rack.devices) process.stdout.write(`${d.name}  127.0.0.1:${d.port}  ${d.hostKeyFingerprint}${d.capMb ? `  cap ${d.capMb} MB` : ''}\n`);
+  process.stdout.write(`inventory: ${rack.inventoryFile}\n`);
+} else {
+  if (!existsSync(state)) {
+    process.stderr.write(`local-sshd.ts: no rack in ${dir} (missing ${state})\n`);
+    process.exit(2);
+  }
+  const devices = JSON.parse(readFileSync(state, 'utf8')) as { name: string; pid: number; cgroup: string | null }[];
+  for (const d of devices) {
+    for (const pid of [d.pid, ...descendantsOf(d.pid)]) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+    if (d.cgroup !== null) removeCgroup(d.cgroup);
+    process.stdout.write(`stopped ${d.name}\n`);
+  }
+}

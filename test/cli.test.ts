@@ -1,0 +1,118 @@
+import t from 'tap';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { hil, TEST_SUITES } from './helpers/hil.ts';
+import { createProgress } from '../harness/cli/progress.ts';
+import { table } from '../harness/cli/table.ts';
+import { exitCodeFor } from '../harness/cli/run.ts';
+import { DEVICES, makeRecord } from './fixtures/records.ts';
+
+const inventory = (dir: string, text: string): string => {
+  const file = join(dir, 'devices.yaml');
+  writeFileSync(file, text);
+  return file;
+};
+
+const LOCAL = `defaults: { transport: local, ram_mb: 512, arch: amd64 }
+groups: { small: [cap-a] }
+devices:
+  - { name: cap-a, cap_mb: 256, tags: [tiny] }
+  - { name: cap-b }
+`;
+
+t.test('every command has --help; no command and unknown commands are usage errors', async (t) => {
+  for (const command of ['run', 'check', 'list', 'report', 'image', 'console']) {
+    const r = await hil([command, '--help']);
+    t.equal(r.code, 0, `${command} --help`);
+    t.match(r.stdout, /Usage: hil /, `${command} --help prints usage`);
+  }
+  const top = await hil(['--help']);
+  t.equal(top.code, 0);
+  t.match(top.stdout, /run\s+run suites on devices/);
+  t.equal((await hil([])).code, 2);
+  const bad = await hil(['rnu']);
+  t.equal(bad.code, 2);
+  t.match(bad.stderr, /unknown command "rnu"[\s\S]*allowed: run, check/);
+});
+
+t.test('hil list prints devices, groups and suites', async (t) => {
+  const r = await hil(['list', '-i', inventory(t.testdir(), LOCAL), '--suites', TEST_SUITES]);
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, /cap-a\s+local\s+local capped host\s+512 MB\s+amd64\s+tiny\s+this host, memory cap 256 MB/);
+  t.match(r.stdout, /small\s+cap-a/);
+  t.match(r.stdout, /sleepy\s+60 s\s+1\s+Sleeps 3 s/);
+});
+
+t.test('configuration and usage errors exit 2 with positions', async (t) => {
+  const dir = t.testdir();
+  const broken = inventory(dir, 'devices:\n  - name: x\n    transport: serial\n');
+  const r = await hil(['run', '-i', broken]);
+  t.equal(r.code, 2);
+  t.match(r.stderr, /devices\.yaml:3:16: unknown transport/);
+  const good = inventory(t.testdir(), LOCAL);
+  const usage = [
+    [['run', '-i', good, '--shard', '3/2'], /--shard[\s\S]*"i\/n"/],
+    [['run', '-i', good, '--device', 'nope'], /no device named nope/],
+    [['run', '-i', good, '--suites', TEST_SUITES, '--suite', 'nope'], /no suite named nope/],
+    [['run', '-i', good, '--concurrency', '0'], /--concurrency[\s\S]*whole number/],
+    [['run', '-i', good, '--bogus'], /Unknown option '--bogus'/],
+    [['run', '-i', good, '--reporter', 'xml'], /--reporter[\s\S]*allowed: tap/],
+    [['list', 'extra'], /unexpected argument/],
+    [['check', '-i', join(dir, 'missing.yaml')], /inventory file not found/],
+  ] as const;
+  for (const [args, message] of usage) {
+    const u = await hil([...args]);
+    t.equal(u.code, 2, args.join(' '));
+    t.match(u.stderr, message, args.join(' '));
+  }
+});
+
+t.test('hil check --inventory-only validates without touching devices', async (t) => {
+  const r = await hil(['check', '-i', inventory(t.testdir(), LOCAL), '--inventory-only']);
+  t.equal(r.code, 0);
+  t.match(r.stdout, /2 device\(s\), valid/);
+});
+
+t.test('hil check on a local capped device reports its facts', async (t) => {
+  const r = await hil(['check', '-i', inventory(t.testdir(), LOCAL), '--device', 'cap-a']);
+  t.equal(r.code, 0, r.stdout + r.stderr);
+  t.match(r.stdout, /cap-a\s+yes\s+[\d.]+ s\s+3\.\d+\.\d+\s+\d+ MB\s+\d+ MB\s+.*x86_64 64-bit amd64.*emulated/);
+});
+
+t.test('plain progress prints one line per event', async (t) => {
+  const lines: string[] = [];
+  const out = { isTTY: false, write: (s: string) => lines.push(s) } as unknown as NodeJS.WriteStream;
+  const p = createProgress(['pi'], out);
+  p.observe({ kind: 'job-start', device: 'pi', jobId: 'keras-train.pi' });
+  p.observe({ kind: 'phase', device: 'pi', jobId: 'keras-train.pi', phase: 'fit' });
+  p.observe({ kind: 'job-end', device: 'pi', jobId: 'keras-train.pi', outcome: 'oom_killed', reason: 'SIGKILL with kernel OOM line', wallMs: 1500, peakRssKb: 204800 });
+  p.stop();
+  t.equal(lines.length, 3);
+  t.match(lines[2], /pi keras-train\.pi: oom_killed in 1\.5 s, peak 200 MB \(SIGKILL with kernel OOM line\)\n$/);
+});
+
+t.test('live progress redraws one line per device on a terminal', async (t) => {
+  let screen = '';
+  const out = { isTTY: true, columns: 80, write: (s: string) => (screen += s) } as unknown as NodeJS.WriteStream;
+  const p = createProgress(['pi-a', 'pi-b'], out);
+  p.observe({ kind: 'job-start', device: 'pi-a', jobId: 'keras-train.pi-a' });
+  p.observe({ kind: 'job-end', device: 'pi-a', jobId: 'keras-train.pi-a', outcome: 'passed', reason: 'exit 0', wallMs: 1000, peakRssKb: null });
+  p.stop();
+  t.match(screen, /\x1b\[2A\x1b\[0J/, 'moves up over the live block to redraw it');
+  t.match(screen, /pi-a  keras-train\.pi-a: passed in 1\.0 s \(exit 0\)/);
+  t.match(screen, /pi-b\s+waiting/);
+});
+
+t.test('tables pad columns to the widest cell', async (t) => {
+  t.equal(table(['a', 'bb'], [['xxx', 'y']]), 'a    bb\n---  --\nxxx  y\n');
+});
+
+t.test('exit codes: unmet expectation 1, infra only 3, all met 0', async (t) => {
+  const base = { device: DEVICES.pi4b4g, suite: 'keras-train', reason: 'r', peakMb: 1, payloadMs: 1, startMin: 0 } as const;
+  const met = makeRecord('r', { ...base, outcome: 'passed', allowed: ['passed'] });
+  const unmet = makeRecord('r', { ...base, outcome: 'oom_killed', allowed: ['passed'] });
+  const infra = makeRecord('r', { ...base, outcome: 'infra_error', allowed: ['passed'] });
+  t.equal(exitCodeFor([met]), 0);
+  t.equal(exitCodeFor([met, infra]), 3);
+  t.equal(exitCodeFor([met, infra, unmet]), 1);
+});

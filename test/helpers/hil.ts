@@ -1,0 +1,63 @@
+/** Run the real `hil` command line as a child process, as a user would. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, existsSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ResultRecord } from '../../harness/results/record.ts';
+import type { RunMeta } from '../../harness/results/run-meta.ts';
+
+export const PROJECT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const HIL = join(PROJECT, 'bin', 'hil.js');
+export const TEST_SUITES = join(PROJECT, 'test', 'fixtures', 'suites');
+
+export interface HilProcess {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  done: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export function startHil(args: string[], env: NodeJS.ProcessEnv = {}): HilProcess {
+  const child = spawn(process.execPath, [HIL, ...args], { cwd: PROJECT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+  return { child, stdout: () => out, stderr: () => err, done };
+}
+
+export async function hil(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const p = startHil(args, env);
+  const { code } = await p.done;
+  return { code, stdout: p.stdout(), stderr: p.stderr() };
+}
+
+/** The one run folder under `out` (tests give each run its own `out`). */
+export function onlyRunDir(out: string): string {
+  const runs = existsSync(out) ? readdirSync(out) : [];
+  if (runs.length !== 1) throw new Error(`expected one run in ${out}, found ${runs.length}: ${runs.join(', ')}`);
+  return join(out, runs[0]!);
+}
+
+export function readRecords(runDir: string): ResultRecord[] {
+  const file = join(runDir, 'results.jsonl');
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as ResultRecord);
+}
+
+export function readMeta(runDir: string): RunMeta {
+  return JSON.parse(readFileSync(join(runDir, 'run.json'), 'utf8')) as RunMeta;
+}
+
+/** Resolve when `predicate` holds, polling; reject after `timeoutMs` with `what`. */
+export async function waitFor(what: string, predicate: () => boolean, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}

@@ -1,0 +1,177 @@
+import t from 'tap';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError, type Diagnostic } from '../harness/config/diagnostics.ts';
+import { loadInventory, parseInventory } from '../harness/inventory/load.ts';
+import { parseShard, planJobs, selectDevices } from '../harness/run/plan.ts';
+import { UsageError } from '../harness/config/diagnostics.ts';
+
+const FP = 'SHA256:' + 'A'.repeat(43);
+
+/** Parse and return the diagnostics; fails the test if the text was accepted. */
+/** The assertions these helpers use, from a subtest's `t`. */
+type Test = Pick<typeof t, 'ok' | 'equal' | 'same' | 'match' | 'fail'>;
+
+function problems(t: Test, text: string, env: NodeJS.ProcessEnv = {}): Diagnostic[] {
+  try {
+    parseInventory('devices.yaml', text, env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.diagnostics;
+    throw err;
+  }
+  t.fail('inventory was accepted but should have been rejected');
+  return [];
+}
+
+function one(t: Test, text: string, expect: { line: number; col: number; message: RegExp; value?: RegExp; allowed?: RegExp; hint?: RegExp }, env: NodeJS.ProcessEnv = {}): void {
+  const ds = problems(t, text, env);
+  const d = ds.find((x) => expect.message.test(x.message));
+  t.ok(d, `a diagnostic matching ${expect.message} (got: ${ds.map((x) => x.message).join(' | ')})`);
+  if (!d) return;
+  t.equal(d.file, 'devices.yaml');
+  t.same({ line: d.line, col: d.col }, { line: expect.line, col: expect.col }, 'position');
+  if (expect.value) t.match(d.value ?? '', expect.value, 'value');
+  if (expect.allowed) t.match(d.allowed ?? '', expect.allowed, 'allowed');
+  if (expect.hint) t.match(d.hint ?? '', expect.hint, 'hint');
+}
+
+const good = (extra = '', device = ''): string => `${extra}devices:
+  - name: pi4
+    transport: ssh
+    host: 10.0.0.4
+    identity_file: ~/.ssh/id_ed25519
+    host_key: ${FP}
+    model: Raspberry Pi 4 Model B
+    ram_mb: 2048
+    arch: armhf
+${device}`;
+
+t.test('a valid inventory loads with defaults, groups and ${ENV}', async (t) => {
+  const inv = parseInventory(
+    'devices.yaml',
+    `defaults:
+  user: pi
+  timeouts: { connect: 5s }
+groups:
+  nightly: [pi4]
+devices:
+  - name: pi4
+    transport: ssh
+    host: \${PI4_HOST}
+    port: \${PI4_PORT:-2222}
+    identity_file: ~/.ssh/id_ed25519
+    model: Raspberry Pi 4 Model B
+    ram_mb: 2048
+    arch: armhf
+    tags: [rack-a]
+    timeouts: { job: 20m }
+  - name: cap-512
+    transport: local
+    cap_mb: 512
+    ram_mb: 512
+    arch: amd64
+`,
+    { PI4_HOST: '10.1.2.3' },
+  );
+  const pi4 = inv.devices[0]!;
+  t.equal(pi4.transport, 'ssh');
+  if (pi4.transport !== 'ssh') return;
+  t.equal(pi4.host, '10.1.2.3');
+  t.equal(pi4.port, 2222);
+  t.equal(pi4.user, 'pi');
+  t.same(pi4.timeouts, { connectMs: 5000, jobMs: 1_200_000, bootMs: 300_000 });
+  t.same(pi4.source, { file: 'devices.yaml', line: 7, col: 5 });
+  t.same(inv.groups, { nightly: ['pi4'] });
+  const local = inv.devices[1]!;
+  t.equal(local.transport === 'local' && local.capMb, 512);
+  t.equal(local.model, 'local capped host');
+});
+
+t.test('ten kinds of bad input, each positioned with value and what is allowed', async (t) => {
+  t.test('bad YAML', async (t) => one(t, 'devices:\n  - name: [unclosed\n', { line: 3, col: 1, message: /invalid YAML/ }));
+  t.test('empty file', async (t) => one(t, '\n# nothing\n', { line: 1, col: 1, message: /inventory is empty/, allowed: /devices/ }));
+  t.test('duplicate names', async (t) =>
+    one(t, good('', `  - name: pi4\n    transport: local\n    ram_mb: 512\n    arch: amd64\n`), { line: 10, col: 11, message: /duplicate device name `pi4` \(first defined at devices.yaml:2:11\)/ }));
+  t.test('unknown key, with did-you-mean', async (t) =>
+    one(t, good('', '    prot: 22\n'), { line: 10, col: 5, message: /unknown key `prot`/, allowed: /port/, hint: /did you mean `port`/ }));
+  t.test('wrong type', async (t) =>
+    one(t, good().replace('ram_mb: 2048', 'ram_mb: lots'), { line: 8, col: 13, message: /expected an integer/, value: /"lots"/, allowed: /integer from 128/ }));
+  t.test('missing host', async (t) =>
+    one(t, good().replace('    host: 10.0.0.4\n', ''), { line: 2, col: 5, message: /missing required key `host`/ }));
+  t.test('bad port', async (t) =>
+    one(t, good('', '    port: 70000\n'), { line: 10, col: 11, message: /out of range/, value: /70000/, allowed: /1 to 65535/ }));
+  t.test('literal password, never echoed', async (t) => {
+    const ds = problems(t, good('', '    password: hunter2\n'));
+    const d = ds.find((x) => /literal password/.test(x.message));
+    t.ok(d);
+    t.same(d && { line: d.line, col: d.col }, { line: 10, col: 15 });
+    t.match(d?.allowed ?? '', /password_env/);
+    t.notMatch(JSON.stringify(ds), /hunter2/, 'the secret is not in any diagnostic');
+  });
+  t.test('unknown transport, with did-you-mean', async (t) =>
+    one(t, good().replace('transport: ssh', 'transport: sssh'), { line: 3, col: 16, message: /unknown transport/, allowed: /ssh \| qemu \| local/, hint: /did you mean `ssh`/ }));
+  t.test('unset environment variable', async (t) =>
+    one(t, good().replace('10.0.0.4', '${PI4_HOST}'), { line: 4, col: 11, message: /PI4_HOST is not set/ }));
+  t.test('bad host-key fingerprint', async (t) =>
+    one(t, good().replace(FP, 'SHA256:short'), { line: 6, col: 15, message: /invalid value/, allowed: /SHA256:<43 base64/ }));
+  t.test('bad duration', async (t) =>
+    one(t, good('', '    timeouts: { job: soon }\n'), { line: 10, col: 22, message: /invalid duration/, value: /soon/ }));
+  t.test('unknown group member', async (t) =>
+    one(t, good('groups:\n  nightly: [pi5]\n'), { line: 2, col: 13, message: /unknown device/, value: /pi5/, allowed: /pi4/ }));
+  t.test('unknown qemu profile', async (t) =>
+    one(t, 'devices:\n  - name: q\n    transport: qemu\n    profile: pi9-1g\n', { line: 4, col: 14, message: /unknown QEMU profile/, allowed: /pi4b/ }));
+});
+
+t.test('all problems are reported at once, in file order', async (t) => {
+  const ds = problems(t, good('', '    port: 0\n    prot: 1\n    password: x\n').replace('ram_mb: 2048', 'ram_mb: 1'));
+  t.ok(ds.length >= 4, `${ds.length} problems`);
+  const lines = ds.map((d) => d.line);
+  t.same(lines, [...lines].sort((a, b) => a - b));
+  const err = new ConfigError(ds);
+  t.match(err.message, /^devices\.yaml:\d+:\d+: /m);
+});
+
+t.test('a missing inventory file is a positioned config error', async (t) => {
+  t.throws(() => loadInventory(join(t.testdir(), 'nope.yaml')), ConfigError);
+});
+
+t.test('loadInventory reads a file from disk', async (t) => {
+  const file = join(t.testdir(), 'devices.yaml');
+  writeFileSync(file, good());
+  t.equal(loadInventory(file).devices.length, 1);
+});
+
+t.test('selection: --device, --tag (tags and groups), --shard', async (t) => {
+  const inv = parseInventory(
+    'devices.yaml',
+    `groups: { nightly: [a, c] }
+defaults: { transport: local, ram_mb: 512, arch: amd64 }
+devices:
+  - { name: a, tags: [x] }
+  - { name: b, tags: [x] }
+  - { name: c }
+  - { name: d }
+`,
+    {},
+  );
+  const names = (sel: Partial<Parameters<typeof selectDevices>[1]>): string[] =>
+    selectDevices(inv, { devices: [], tags: [], shard: null, ...sel }).map((d) => d.name);
+  t.same(names({}), ['a', 'b', 'c', 'd']);
+  t.same(names({ tags: ['x'] }), ['a', 'b']);
+  t.same(names({ tags: ['nightly'] }), ['a', 'c']);
+  t.same(names({ devices: ['d'] }), ['d']);
+  t.same(names({ shard: parseShard('1/2') }), ['a', 'c']);
+  t.same(names({ shard: parseShard('2/2') }), ['b', 'd']);
+  t.throws(() => names({ devices: ['zz'] }), UsageError);
+  t.throws(() => names({ tags: ['zz'] }), UsageError);
+  const jobs = planJobs(inv, [{ name: 's1' }, { name: 's2' }], { devices: ['a'], tags: [], suites: ['s2'], shard: null });
+  t.same(jobs.map((j) => j.id), ['s2.a']);
+  t.throws(() => planJobs(inv, [{ name: 's1' }], { devices: [], tags: [], suites: ['nope'], shard: null }), UsageError);
+});
+
+t.test('bad shard specs name the option, the value and the form', async (t) => {
+  for (const bad of ['0/2', '3/2', '1/0', 'x', '1-2', '']) {
+    t.throws(() => parseShard(bad), { name: 'UsageError', message: /--shard[\s\S]*"i\/n"/ }, bad);
+  }
+  t.same(parseShard(' 2/4 '), { index: 2, count: 4 });
+});
