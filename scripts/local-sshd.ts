@@ -6,11 +6,11 @@
  *
  * `start` writes DIR/devices.yaml describing the devices and DIR/rack.json for `stop`.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { removeCgroup } from '../harness/host/cgroup.ts';
-import { descendantsOf, startLocalSshd } from './lib/local-sshd.ts';
+import { descendantsOf, processesUnder, startLocalSshd } from './lib/local-sshd.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -34,7 +34,7 @@ if (command === 'start') {
   }
   const capsMb = values.caps ? values.caps.split(',').map((c) => (c === '' || c === '-' ? null : Number(c))) : [];
   const rack = await startLocalSshd({ dir, count: n, capsMb, ...(values.python ? { python: values.python } : {}) });
-  writeFileSync(state, JSON.stringify(rack.devices.map((d) => ({ name: d.name, pid: d.pid, port: d.port, cgroup: d.cgroup?.path ?? null, capMb: d.capMb }))));
+  writeFileSync(state, JSON.stringify({ workRoot: rack.workRoot, devices: rack.devices.map((d) => ({ name: d.name, pid: d.pid, cgroup: d.cgroup?.path ?? null })) }));
   for (const d of rack.devices) process.stdout.write(`${d.name}  127.0.0.1:${d.port}  ${d.hostKeyFingerprint}${d.capMb ? `  cap ${d.capMb} MB` : ''}\n`);
   process.stdout.write(`inventory: ${rack.inventoryFile}\n`);
 } else {
@@ -42,9 +42,11 @@ if (command === 'start') {
     process.stderr.write(`local-sshd.ts: no rack in ${dir} (missing ${state})\n`);
     process.exit(2);
   }
-  const devices = JSON.parse(readFileSync(state, 'utf8')) as { name: string; pid: number; cgroup: string | null }[];
+  const { workRoot, devices } = JSON.parse(readFileSync(state, 'utf8')) as { workRoot: string; devices: { name: string; pid: number; cgroup: string | null }[] };
   for (const d of devices) {
-    for (const pid of [d.pid, ...descendantsOf(d.pid)]) {
+    // Only a pid that is still this device's sshd: the number may have been reused since `start`.
+    const alive = existsSync(`/proc/${d.pid}/cmdline`) && readFileSync(`/proc/${d.pid}/cmdline`, 'utf8').includes(join(dir, d.name));
+    for (const pid of [...(alive ? [d.pid, ...descendantsOf(d.pid)] : []), ...processesUnder(join(workRoot, d.name))]) {
       try {
         process.kill(pid, 'SIGKILL');
       } catch {
@@ -54,4 +56,6 @@ if (command === 'start') {
     if (d.cgroup !== null) removeCgroup(d.cgroup);
     process.stdout.write(`stopped ${d.name}\n`);
   }
+  rmSync(workRoot, { recursive: true, force: true });
+  rmSync(state);
 }

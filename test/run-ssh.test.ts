@@ -5,7 +5,7 @@
 import t from 'tap';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startLocalSshd, processesUnder } from '../scripts/lib/local-sshd.ts';
+import { descendantsOf, startLocalSshd, processesUnder } from '../scripts/lib/local-sshd.ts';
 import { hil, onlyRunDir, readMeta, readRecords, startHil, TEST_SUITES, waitFor } from './helpers/hil.ts';
 
 t.setTimeout(600_000);
@@ -42,7 +42,7 @@ t.test('4 devices run in parallel and store 4 results', async (t) => {
   }
   // Workdirs are removed after each job unless --keep.
   for (const d of rack.devices) {
-    const work = join(rack.dir, d.name, 'work', meta.runId);
+    const work = join(rack.workRoot, d.name, meta.runId);
     t.same(existsSync(work) ? readdirSync(work) : [], [], `${d.name} workdir cleaned`);
   }
 });
@@ -101,8 +101,9 @@ t.test('SIGINT: no new jobs, remote jobs killed, finished results kept, exit 130
     const dir = runDir();
     return dir !== null && readRecords(dir).length === 2 && (run.stderr().match(/long\.sshd-\d: phase sleep/g) ?? []).length === 2;
   });
-  const payloads = rack.devices.flatMap((d) => processesUnder(join(rack.dir, d.name, 'work')));
+  const payloads = rack.devices.flatMap((d) => processesUnder(join(rack.workRoot, d.name)));
   t.ok(payloads.length > 0, 'the long payloads are running on the devices');
+  const controllerChildren = descendantsOf(run.child.pid!);
   run.child.kill('SIGINT');
   const { code } = await run.done;
   t.equal(code, 130);
@@ -116,8 +117,8 @@ t.test('SIGINT: no new jobs, remote jobs killed, finished results kept, exit 130
   t.equal(readMeta(dir).interrupted, 'SIGINT');
   t.equal(readMeta(dir).exitCode, 130);
   // Nothing of the run is left: no payload on the devices, no child of the controller.
-  const left = rack.devices.flatMap((d) => processesUnder(join(rack.dir, d.name, 'work')));
+  const left = rack.devices.flatMap((d) => processesUnder(join(rack.workRoot, d.name)));
   t.same(left, [], 'no remote process left');
   t.same(processesUnder(readMeta(dir).runId), [], 'no process mentions the run id');
-  t.notOk(existsSync(`/proc/${run.child.pid}`), 'the controller is gone');
+  t.same(controllerChildren.filter((pid) => existsSync(`/proc/${pid}`)), [], 'no child process of the controller is left');
 });

@@ -68,3 +68,20 @@ t.test('abort: no new job starts, running jobs see the signal', async (t) => {
   t.same(result.notStarted.sort(), ['a2', 'b2']);
   t.same(sawAbort.sort(), ['a1', 'b1']);
 });
+
+t.test('a job that throws is reported; the other devices carry on', async (t) => {
+  const crashes: string[] = [];
+  const result = await schedule(
+    [job('a', 'a1'), job('b', 'b1'), job('b', 'b2')],
+    async (j) => {
+      if (j.id === 'a1') throw new Error('disk full');
+      await sleep(10);
+      return j.id;
+    },
+    { concurrency: 2, signal: new AbortController().signal, onCrash: (id) => crashes.push(id) },
+  );
+  t.same(result.finished.sort(), ['b1', 'b2']);
+  t.same(result.crashed.map((c) => c.jobId), ['a1']);
+  t.match(String(result.crashed[0]?.error), /disk full/);
+  t.same(crashes, ['a1']);
+});

@@ -9,8 +9,9 @@ import type { DeviceState, RunEvent } from '../run/events.ts';
 interface Line {
   state: DeviceState;
   job: string | null;
+  phase: string | null;
+  /** When the current job (or idle spell) began: the elapsed time shown. */
   since: number;
-  last: string;
 }
 
 export interface Progress {
@@ -54,7 +55,7 @@ class LiveProgress implements Progress {
     devices: readonly string[],
     private readonly out: WriteStream,
   ) {
-    for (const d of devices) this.lines.set(d, { state: 'waiting', job: null, since: Date.now(), last: '' });
+    for (const d of devices) this.lines.set(d, { state: 'waiting', job: null, phase: null, since: Date.now() });
     this.timer = setInterval(() => this.draw(), 250);
     this.timer.unref();
   }
@@ -62,15 +63,15 @@ class LiveProgress implements Progress {
   observe(event: RunEvent): void {
     const line = this.lines.get(event.device);
     if (!line) return;
-    if (event.kind === 'device') Object.assign(line, { state: event.state, since: Date.now() });
-    if (event.kind === 'job-start') Object.assign(line, { job: event.jobId, state: 'running', since: Date.now() });
+    if (event.kind === 'device') line.state = event.state;
+    if (event.kind === 'phase') line.phase = event.phase;
+    if (event.kind === 'job-start') Object.assign(line, { job: event.jobId, phase: null, state: 'connecting', since: Date.now() });
     if (event.kind === 'job-end') {
       // Finished jobs scroll above the live block, so the history stays readable.
       this.clear();
       this.out.write(`${event.device.padEnd(this.width())}  ${describe(event)}\n`);
-      Object.assign(line, { job: null, state: 'idle', since: Date.now() });
+      Object.assign(line, { job: null, phase: null, state: 'idle', since: Date.now() });
     }
-    line.last = describe(event);
     this.draw();
   }
 
@@ -93,7 +94,7 @@ class LiveProgress implements Progress {
     const cols = this.out.columns || 100;
     for (const [device, line] of this.lines) {
       const elapsed = ((Date.now() - line.since) / 1000).toFixed(0).padStart(4);
-      const text = `${device.padEnd(this.width())}  ${line.state.padEnd(10)} ${elapsed}s  ${line.job ?? ''}`;
+      const text = `${device.padEnd(this.width())}  ${line.state.padEnd(10)} ${elapsed}s  ${line.job ?? ''}${line.phase ? ` · ${line.phase}` : ''}`;
       this.out.write(`${text.slice(0, cols - 1)}\n`);
     }
     this.drawn = this.lines.size;

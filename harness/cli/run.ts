@@ -3,8 +3,9 @@
  * store → reports → exit code.
  *
  * Exit codes: 0 every job met its expectation; 1 some job did not (a product
- * regression); 3 only infrastructure failed; 2 bad configuration or usage;
- * 130/143 interrupted by SIGINT/SIGTERM (finished results are kept).
+ * regression); 3 only infrastructure failed; 4 the harness itself failed;
+ * 2 bad configuration or usage; 130/143 interrupted by SIGINT/SIGTERM
+ * (finished results are kept).
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -46,7 +47,7 @@ export const RUN_SPEC: CommandSpec = {
   },
 };
 
-const STATUS_EXIT = { ok: 0, unmet: 1, infra: 3 } as const;
+const STATUS_EXIT = { ok: 0, unmet: 1, infra: 3, harness: 4 } as const;
 
 export async function runCommand(argv: string[]): Promise<number> {
   const { values, help } = parseCommand(RUN_SPEC, argv);
@@ -88,8 +89,14 @@ export async function runCommand(argv: string[]): Promise<number> {
 
   const controller = new AbortController();
   let interrupted: 'SIGINT' | 'SIGTERM' | null = null;
+  const transports = new Map<string, Transport>();
   const onSignal = (sig: 'SIGINT' | 'SIGTERM'): void => {
-    if (interrupted !== null) return;
+    if (interrupted !== null) {
+      // A second interrupt: stop waiting for remote cleanup. Finished results are already on disk.
+      process.stderr.write(`\nhil: second ${sig}: closing connections and exiting now\n`);
+      void Promise.allSettled([...transports.values()].map((t) => t.close())).finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+      return;
+    }
     interrupted = sig;
     process.stderr.write(`\nhil: ${sig}: starting no new jobs, stopping running ones, keeping finished results\n`);
     controller.abort(new Error(`${sig} received`));
@@ -100,11 +107,11 @@ export async function runCommand(argv: string[]): Promise<number> {
   process.on('SIGTERM', sigterm);
 
   const progress = createProgress(devices.map((d) => d.name));
-  const transports = new Map<string, Transport>();
   const acceptNew = values['accept-new'] === true;
   const records: ResultRecord[] = [];
+  let crashes: { jobId: string; error: unknown }[] = [];
   try {
-    await schedule(
+    ({ crashed: crashes } = await schedule(
       jobs,
       async (job, signal) => {
         const record = await executeJob(job, signal, {
@@ -126,8 +133,15 @@ export async function runCommand(argv: string[]): Promise<number> {
         records.push(record);
         return record;
       },
-      { concurrency, signal: controller.signal },
-    );
+      {
+        concurrency,
+        signal: controller.signal,
+        onCrash: (jobId, error) => {
+          process.stderr.write(`hil: harness error in ${jobId}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+          controller.abort(new Error(`harness error in ${jobId}`));
+        },
+      },
+    ));
   } finally {
     progress.stop();
     await Promise.allSettled([...transports.values()].map((t) => t.close()));
@@ -135,7 +149,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     process.off('SIGTERM', sigterm);
   }
 
-  const code = interrupted === 'SIGINT' ? 130 : interrupted === 'SIGTERM' ? 143 : exitCodeFor(records);
+  const code = crashes.length > 0 ? STATUS_EXIT.harness : interrupted === 'SIGINT' ? 130 : interrupted === 'SIGTERM' ? 143 : exitCodeFor(records);
   store.finish({ endedAt: new Date().toISOString(), exitCode: code, interrupted });
   process.stderr.write(`hil run ${runId}: ${records.length}/${jobs.length} job(s) recorded in ${join(store.dir, 'results.jsonl')}\n`);
   if (values['no-report'] !== true) await buildReports(store.dir, reporter === 'tap');

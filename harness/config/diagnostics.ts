@@ -51,7 +51,7 @@ export class PositionedYaml {
    */
   static parse(file: string, text: string): { yaml: PositionedYaml; diagnostics: Diagnostic[] } {
     const lines = new LineCounter();
-    const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: false });
+    const doc = parseDocument(text, { lineCounter: lines });
     const yaml = new PositionedYaml(file, doc, lines);
     const sourceLines = text.split('\n');
     const diagnostics = doc.errors.map((err): Diagnostic => {

@@ -69,14 +69,16 @@ export class MappingReader {
     }
   }
 
-  string(path: YamlPath, opts: { required?: boolean; pattern?: RegExp; allowed?: string } = {}): string | undefined {
+  /** `redact`: the value may be a secret (a password typed where its variable's name belongs); never echo it. */
+  string(path: YamlPath, opts: { required?: boolean; pattern?: RegExp; allowed?: string; redact?: boolean } = {}): string | undefined {
     const v = this.get(path);
     if (v === undefined || v === null) {
       if (opts.required) this.error(path, `missing required key \`${String(path[path.length - 1])}\``, v, opts.allowed ?? 'a string');
       return undefined;
     }
-    if (typeof v !== 'string' || v.trim() === '') return this.error(path, 'expected a non-empty string', v, opts.allowed ?? 'a string');
-    if (opts.pattern && !opts.pattern.test(v)) return this.error(path, 'invalid value', v, opts.allowed ?? String(opts.pattern));
+    const shown = opts.redact ? '(redacted)' : v;
+    if (typeof v !== 'string' || v.trim() === '') return this.error(path, 'expected a non-empty string', shown, opts.allowed ?? 'a string');
+    if (opts.pattern && !opts.pattern.test(v)) return this.error(path, 'invalid value', shown, opts.allowed ?? String(opts.pattern));
     return v;
   }
 

@@ -59,7 +59,7 @@ export function parseInventory(file: string, text: string, env: NodeJS.ProcessEn
     throw new ConfigError(diagnostics);
   }
   r.checkKeys([], ['defaults', 'groups', 'devices'], 'the inventory');
-  if (r.has(['defaults'])) r.checkKeys(['defaults'], ALL_DEVICE_KEYS, '`defaults`');
+  validateDefaults(r);
 
   const devicesNode = yaml.doc.get('devices', true);
   const devices: Device[] = [];
@@ -118,6 +118,61 @@ function positionedAt(yaml: PositionedYaml, offset: number | undefined, message:
   return { file: yaml.file, ...pos, message, value: JSON.stringify(value), allowed };
 }
 
+type FieldReader = (rd: MappingReader, path: YamlPath) => unknown;
+
+/**
+ * How each device key is read and checked: one table, used to validate
+ * `defaults:` once and to read every device.
+ */
+const FIELDS = {
+  transport: (rd, p) => rd.oneOf(p, TRANSPORTS),
+  model: (rd, p) => rd.string(p),
+  ram_mb: (rd, p) => rd.int(p, 128, 65536),
+  arch: (rd, p) => rd.oneOf<Arch>(p, ARCHES),
+  tags: (rd, p) => rd.stringList(p, TAG),
+  workdir: (rd, p) => rd.string(p, { pattern: /^\/[^\0]*$/, allowed: 'an absolute path' }),
+  python: (rd, p) => rd.string(p),
+  host: (rd, p) => rd.string(p, { allowed: 'a hostname or IP address of the ssh device' }),
+  port: (rd, p) => rd.int(p, 1, 65535),
+  user: (rd, p) => rd.string(p),
+  identity_file: (rd, p) => rd.string(p),
+  agent: (rd, p) => rd.bool(p),
+  // The value may be mistaken for the password itself: never echo it.
+  password_env: (rd, p) => rd.string(p, { pattern: ENV_NAME, allowed: 'the NAME of an environment variable', redact: true }),
+  host_key: (rd, p) => rd.string(p, { pattern: FINGERPRINT, allowed: 'SHA256:<43 base64 chars>, as printed by `ssh-keygen -lf`' }),
+  known_hosts: (rd, p) => rd.string(p),
+  profile: (rd, p) => rd.string(p),
+  image: (rd, p) => rd.string(p),
+  kernel: (rd, p) => rd.string(p),
+  initrd: (rd, p) => rd.string(p),
+  dtb: (rd, p) => rd.string(p),
+  machine: (rd, p) => rd.string(p),
+  cpu: (rd, p) => rd.string(p),
+  append: (rd, p) => rd.string(p),
+  cap_mb: (rd, p) => rd.int(p, 32, 65536),
+} satisfies Record<string, FieldReader>;
+type FieldKey = keyof typeof FIELDS;
+type FieldValue<K extends FieldKey> = Exclude<ReturnType<(typeof FIELDS)[K]>, undefined>;
+
+const LITERAL_PASSWORD = 'a literal password is not allowed in the inventory';
+const PASSWORD_ALLOWED = 'password_env: NAME_OF_ENV_VAR holding the password';
+
+/** Check every key of `defaults:` once, so a bad default is reported even if no device uses it. */
+function validateDefaults(r: MappingReader): void {
+  const node = r.yaml.doc.get('defaults', true);
+  if (node === undefined) return;
+  if (!isMap(node)) {
+    r.error(['defaults'], '`defaults` must be a mapping', r.get(['defaults']), 'any device key except name');
+    return;
+  }
+  r.checkKeys(['defaults'], [...Object.keys(FIELDS), 'timeouts'], '`defaults`', ['password']);
+  if (r.has(['defaults', 'password'])) r.error(['defaults', 'password'], LITERAL_PASSWORD, '(redacted)', PASSWORD_ALLOWED);
+  for (const key of Object.keys(FIELDS) as FieldKey[]) if (r.has(['defaults', key])) FIELDS[key](r, ['defaults', key]);
+  const timeouts: YamlPath = ['defaults', 'timeouts'];
+  r.checkKeys(timeouts, TIMEOUT_KEYS, '`timeouts`');
+  for (const key of TIMEOUT_KEYS) if (r.has([...timeouts, key])) r.duration([...timeouts, key]);
+}
+
 function readDevice(r: MappingReader, index: number, file: string): Device | undefined {
   const at = (key: string): YamlPath => ['devices', index, key];
   const node = r.yaml.doc.getIn(['devices', index], true);
@@ -126,56 +181,48 @@ function readDevice(r: MappingReader, index: number, file: string): Device | und
     return undefined;
   }
   const errorsBefore = r.diagnostics.length;
-  // A key in the device wins over `defaults`. A problem in `defaults` is reported once (with the first device), not per device.
+  // A key in the device wins over `defaults`. Defaults were validated once already: read them quietly here.
   const quiet = new MappingReader(r.yaml, []);
-  const pick: Pick = (key, read) =>
-    r.has(at(key)) ? read(at(key), r) : r.has(['defaults', key]) ? read(['defaults', key], index === 0 ? r : quiet) : undefined;
+  const pick: Pick = (key) =>
+    (r.has(at(key)) ? FIELDS[key](r, at(key)) : r.has(['defaults', key]) ? FIELDS[key](quiet, ['defaults', key]) : undefined) as FieldValue<typeof key> | undefined;
 
   const name = r.string(at('name'), { required: true, pattern: NAME, allowed: 'lower-case letters, digits, ".", "_", "-" (max 63), starting with a letter or digit' });
-  const transport =
-    r.has(at('transport')) || r.has(['defaults', 'transport'])
-      ? pick('transport', (p, rd) => rd.oneOf(p, TRANSPORTS))
-      : r.oneOf(at('transport'), TRANSPORTS, { required: true });
-  if (r.has(at('password'))) {
-    r.error(at('password'), 'a literal password is not allowed in the inventory', '(redacted)', 'password_env: NAME_OF_ENV_VAR holding the password');
-  }
+  const transport = r.has(at('transport')) || r.has(['defaults', 'transport']) ? pick('transport') : r.oneOf(at('transport'), TRANSPORTS, { required: true });
+  if (r.has(at('password'))) r.error(at('password'), LITERAL_PASSWORD, '(redacted)', PASSWORD_ALLOWED);
   if (transport === undefined) {
     r.checkKeys(['devices', index], ALL_DEVICE_KEYS, `device ${name ?? `#${index + 1}`}`, ['password']);
     return undefined;
   }
   r.checkKeys(['devices', index], KEYS_BY_TRANSPORT[transport], `${transport} device \`${name ?? `#${index + 1}`}\``, ['password']);
 
-  const profile = transport === 'qemu' ? pick('profile', (p, rd) => rd.string(p)) ?? null : null;
+  const profile = transport === 'qemu' ? (pick('profile') ?? null) : null;
   const fromProfile = profile !== null ? profileDefaults(profile) : null;
   if (profile !== null && fromProfile === null) {
-    r.error(at('profile'), 'unknown QEMU profile', profile, profileDefaults.names().join(', '));
+    r.error(r.has(at('profile')) ? at('profile') : ['defaults', 'profile'], 'unknown QEMU profile', profile, profileDefaults.names().join(', '));
   }
-  const model = pick('model', (p, rd) => rd.string(p)) ?? fromProfile?.model ?? (transport === 'local' ? 'local capped host' : undefined);
-  const ramMb = pick('ram_mb', (p, rd) => rd.int(p, 128, 65536)) ?? fromProfile?.ramMb;
-  const arch = pick('arch', (p, rd) => rd.oneOf<Arch>(p, ARCHES)) ?? fromProfile?.arch;
-  if (model === undefined) r.error(at('model'), 'missing required key `model`', undefined, 'the Pi model, e.g. "Raspberry Pi 4 Model B"');
+  const model = pick('model') ?? fromProfile?.model ?? (transport === 'local' ? 'local capped host' : undefined);
+  const ramMb = pick('ram_mb') ?? fromProfile?.ramMb;
+  const arch = pick('arch') ?? fromProfile?.arch;
+  if (model === undefined && !r.has(at('model'))) r.error(at('model'), 'missing required key `model`', undefined, 'the Pi model, e.g. "Raspberry Pi 4 Model B"');
   if (ramMb === undefined && !r.has(at('ram_mb'))) r.error(at('ram_mb'), 'missing required key `ram_mb`', undefined, 'an integer from 128 to 65536');
   if (arch === undefined && !r.has(at('arch'))) r.error(at('arch'), 'missing required key `arch`', undefined, ARCHES.join(' | '));
 
-  const tags = pick('tags', (p, rd) => rd.stringList(p, TAG)) ?? [];
-  const workdir = pick('workdir', (p, rd) => rd.string(p, { pattern: /^\/[^\0]*$/, allowed: 'an absolute path' })) ?? '/tmp/pi-hil';
-  const python = pick('python', (p, rd) => rd.string(p)) ?? 'python3';
+  const tags = pick('tags') ?? [];
+  const workdir = pick('workdir') ?? '/tmp/pi-hil';
+  const python = pick('python') ?? 'python3';
   const timeouts = readTimeouts(r, index);
   const pos = r.yaml.position(['devices', index]);
   const source = { file, line: pos.line, col: pos.col };
 
-  if (name === undefined || model === undefined || ramMb === undefined || arch === undefined || r.diagnostics.length > errorsBefore) {
-    // Keep reading transport-specific keys so their problems are reported too.
-    readTransportPart(r, transport, pick, at);
+  // Transport-specific keys are read even when the common ones failed, so their problems are reported too.
+  const part = readTransportPart(r, transport, pick, at);
+  if (name === undefined || model === undefined || ramMb === undefined || arch === undefined || part === undefined || r.diagnostics.length > errorsBefore) {
     return undefined;
   }
-  const base = { name, model, ramMb, arch, tags, workdir, python, timeouts, source };
-  const part = readTransportPart(r, transport, pick, at);
-  if (part === undefined || r.diagnostics.length > errorsBefore) return undefined;
-  return { ...base, ...part } as Device;
+  return { name, model, ramMb, arch, tags, workdir, python, timeouts, source, ...part } as Device;
 }
 
-type Pick = <T>(key: string, read: (path: YamlPath, reader: MappingReader) => T | undefined) => T | undefined;
+type Pick = <K extends FieldKey>(key: K) => FieldValue<K> | undefined;
 type BaseKey = 'name' | 'model' | 'ramMb' | 'arch' | 'tags' | 'workdir' | 'python' | 'timeouts' | 'source';
 /** The transport-specific half of a device (Omit distributed over the union). */
 type TransportPart = Device extends infer D ? (D extends Device ? Omit<D, BaseKey> : never) : never;
@@ -183,55 +230,56 @@ type TransportPart = Device extends infer D ? (D extends Device ? Omit<D, BaseKe
 function readTransportPart(r: MappingReader, transport: TransportKind, pick: Pick, at: (key: string) => YamlPath): TransportPart | undefined {
   switch (transport) {
     case 'ssh': {
-      const host = r.string(at('host'), { required: true, allowed: 'a hostname or IP address of the ssh device' });
-      const port = pick('port', (p, rd) => rd.int(p, 1, 65535)) ?? 22;
-      const user = pick('user', (p, rd) => rd.string(p)) ?? 'pi';
-      const identityFile = pick('identity_file', (p, rd) => rd.string(p)) ?? null;
-      const useAgent = pick('agent', (p, rd) => rd.bool(p)) ?? false;
-      const passwordEnv = pick('password_env', (p, rd) => rd.string(p, { pattern: ENV_NAME, allowed: 'the NAME of an environment variable' })) ?? null;
-      const fingerprint = pick('host_key', (p, rd) => rd.string(p, { pattern: FINGERPRINT, allowed: 'SHA256:<43 base64 chars>, as printed by `ssh-keygen -lf`' })) ?? null;
-      const knownHosts = pick('known_hosts', (p, rd) => rd.string(p)) ?? null;
-      if (identityFile === null && !useAgent && passwordEnv === null && !r.has(at('identity_file'))) {
+      const host = pick('host');
+      if (host === undefined && !r.has(at('host')) && !r.has(['defaults', 'host'])) {
+        r.error(at('host'), 'missing required key `host`', undefined, 'a hostname or IP address of the ssh device');
+      }
+      const identityFile = pick('identity_file') ?? null;
+      const useAgent = pick('agent') ?? false;
+      const passwordEnv = pick('password_env') ?? null;
+      const authKeys = ['identity_file', 'agent', 'password_env'];
+      if (identityFile === null && !useAgent && passwordEnv === null && !authKeys.some((k) => r.has(at(k)) || r.has(['defaults', k]))) {
         r.error(at('name'), 'no way to authenticate', undefined, 'one of identity_file, agent: true, password_env');
       }
       if (host === undefined) return undefined;
-      return { transport, host, port, user, auth: { identityFile, useAgent, passwordEnv }, hostKey: { fingerprint, knownHosts } };
+      return {
+        transport,
+        host,
+        port: pick('port') ?? 22,
+        user: pick('user') ?? 'pi',
+        auth: { identityFile, useAgent, passwordEnv },
+        hostKey: { fingerprint: pick('host_key') ?? null, knownHosts: pick('known_hosts') ?? null },
+      };
     }
     case 'qemu': {
-      const get = (key: string): string | null => pick(key, (p, rd) => rd.string(p)) ?? null;
       const qemu = {
-        profile: get('profile'),
-        image: get('image'),
-        kernel: get('kernel'),
-        initrd: get('initrd'),
-        dtb: get('dtb'),
-        machine: get('machine'),
-        cpu: get('cpu'),
-        append: get('append'),
-        user: get('user') ?? 'pi',
+        profile: pick('profile') ?? null,
+        image: pick('image') ?? null,
+        kernel: pick('kernel') ?? null,
+        initrd: pick('initrd') ?? null,
+        dtb: pick('dtb') ?? null,
+        machine: pick('machine') ?? null,
+        cpu: pick('cpu') ?? null,
+        append: pick('append') ?? null,
+        user: pick('user') ?? 'pi',
       };
       if (qemu.profile === null && (qemu.image === null || qemu.kernel === null)) {
         r.error(at('name'), 'a qemu device needs a profile, or its own image and kernel', undefined, 'profile: <name>, or image: + kernel: (+ initrd, dtb, machine, cpu)');
       }
       return { transport, qemu };
     }
-    case 'local': {
-      const capMb = pick('cap_mb', (p, rd) => rd.int(p, 32, 65536)) ?? null;
-      return { transport, capMb };
-    }
+    case 'local':
+      return { transport, capMb: pick('cap_mb') ?? null };
   }
 }
 
-/** Timeouts merge key by key: device, then `defaults`, then the built-in values. */
+/** Timeouts merge key by key: device, then `defaults` (validated once), then the built-in values. */
 function readTimeouts(r: MappingReader, index: number): Timeouts {
   const device: YamlPath = ['devices', index, 'timeouts'];
-  const defaults: YamlPath = ['defaults', 'timeouts'];
-  // `defaults` is shared by every device: report its problems once, with the first device.
-  const forDefaults = index === 0 ? r : new MappingReader(r.yaml, []);
+  const defaults = new MappingReader(r.yaml, []);
   r.checkKeys(device, TIMEOUT_KEYS, '`timeouts`');
-  forDefaults.checkKeys(defaults, TIMEOUT_KEYS, '`timeouts`');
   const read = (key: (typeof TIMEOUT_KEYS)[number]): number | undefined =>
-    r.has([...device, key]) ? r.duration([...device, key]) : forDefaults.duration([...defaults, key]);
+    r.has([...device, key]) ? r.duration([...device, key]) : defaults.duration(['defaults', 'timeouts', key]);
   return {
     connectMs: read('connect') ?? DEFAULT_TIMEOUTS.connectMs,
     jobMs: read('job') ?? DEFAULT_TIMEOUTS.jobMs,

@@ -28,12 +28,12 @@ export async function executeJob(job: Job<Suite>, runSignal: AbortSignal, ctx: J
   const queuedAt = new Date();
   const started = Date.now();
   const deadlineMs = device.timeouts.jobMs ?? suite.timeoutMs;
-  const transport = ctx.transportFor(device);
   let connectMs: number | null = null;
   const base = blankRecord(ctx.runId, job.id, suite.name, device, queuedAt.toISOString());
   ctx.observe({ kind: 'job-start', device: device.name, jobId: job.id });
   let record: ResultRecord;
   try {
+    const transport = ctx.transportFor(device);
     ctx.observe({ kind: 'device', device: device.name, state: 'connecting' });
     await transport.connect(AbortSignal.any([runSignal, AbortSignal.timeout(device.timeouts.connectMs + device.timeouts.bootMs)]));
     connectMs = Date.now() - started;

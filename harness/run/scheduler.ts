@@ -17,6 +17,8 @@ export interface ScheduleOptions {
   /** Aborting starts no new job and is passed on to the running ones. */
   signal: AbortSignal;
   onStart?: (jobId: string) => void;
+  /** A job's `execute` threw: a harness bug, not a device problem. The caller decides (run.ts aborts the run). */
+  onCrash?: (jobId: string, error: unknown) => void;
 }
 
 export interface ScheduleOutcome<R> {
@@ -24,6 +26,8 @@ export interface ScheduleOutcome<R> {
   finished: R[];
   /** Jobs that never started because the run was aborted. */
   notStarted: string[];
+  /** Jobs whose `execute` threw instead of returning a result. */
+  crashed: { jobId: string; error: unknown }[];
 }
 
 /**
@@ -39,6 +43,7 @@ export async function schedule<J extends SchedulableJob, R>(
   const perDevice = new Map<string, PQueue>();
   const finished: R[] = [];
   const notStarted: string[] = [];
+  const crashed: { jobId: string; error: unknown }[] = [];
 
   const runs = jobs.map((job) => {
     let queue = perDevice.get(job.device.name);
@@ -51,10 +56,16 @@ export async function schedule<J extends SchedulableJob, R>(
           return;
         }
         options.onStart?.(job.id);
-        finished.push(await execute(job, options.signal));
+        try {
+          finished.push(await execute(job, options.signal));
+        } catch (error) {
+          // Never let one job's crash settle the run while other jobs still hold devices.
+          crashed.push({ jobId: job.id, error });
+          options.onCrash?.(job.id, error);
+        }
       }),
     );
   });
   await Promise.all(runs);
-  return { finished, notStarted };
+  return { finished, notStarted, crashed };
 }

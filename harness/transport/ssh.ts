@@ -3,7 +3,7 @@
  * jobs. Keepalive on, readyTimeout set, connects retried with backoff because
  * a booting device refuses connections. Host keys are pinned.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import ssh2 from 'ssh2';
 import type { ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
 import type { SshTarget } from '../inventory/device.ts';
@@ -52,14 +52,16 @@ export class SshTransport implements Transport {
 
   private async connectWithRetry(signal?: AbortSignal): Promise<void> {
     const deadline = Date.now() + this.options.connectTimeoutMs;
+    // A missing key file or password variable is a configuration error: fail at once, never retry it.
+    const config = this.connectConfig();
     let delay = 250;
     for (let attempt = 1; ; attempt++) {
       signal?.throwIfAborted();
       try {
-        this.client = await this.connectOnce(Math.max(1000, Math.min(this.options.readyTimeoutMs ?? 20_000, deadline - Date.now())));
+        this.client = await this.connectOnce({ ...config, readyTimeout: Math.max(1000, Math.min(this.options.readyTimeoutMs ?? 20_000, deadline - Date.now())) }, signal);
         return;
       } catch (err) {
-        if (err instanceof HostKeyError || !this.retryable(err) || Date.now() + delay > deadline) {
+        if (err instanceof HostKeyError || signal?.aborted || !this.retryable(err) || Date.now() + delay > deadline) {
           if (err instanceof TransportError) throw err;
           throw new TransportError(`cannot connect to ${this.describe} after ${attempt} attempt(s): ${messageOf(err)}`, this.describe, { cause: err });
         }
@@ -75,18 +77,27 @@ export class SshTransport implements Transport {
     return true;
   }
 
-  private connectOnce(readyTimeout: number): Promise<ssh2.Client> {
+  private connectOnce(config: ConnectConfig, signal?: AbortSignal): Promise<ssh2.Client> {
     const client = new ssh2.Client();
     this.lastHostKey = null;
     return new Promise((resolve, reject) => {
+      let settled = false;
       const fail = (err: Error): void => {
+        if (settled) return;
+        settled = true;
+        signal?.removeEventListener('abort', onAbort);
         client.removeAllListeners('ready');
         client.end();
         const hk = this.lastHostKey;
         if (hk !== null && hk.kind !== 'trusted') reject(this.hostKeyError(hk));
         else reject(err);
       };
+      // An interrupt must not wait out a handshake.
+      const onAbort = (): void => fail(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+      signal?.addEventListener('abort', onAbort, { once: true });
       client.once('ready', () => {
+        settled = true;
+        signal?.removeEventListener('abort', onAbort);
         client.removeListener('error', fail);
         // Keep an error listener for the life of the connection: ssh2 throws on unhandled 'error'.
         client.on('error', () => undefined);
@@ -98,24 +109,35 @@ export class SshTransport implements Transport {
         });
         resolve(client);
       });
-      client.once('error', fail);
-      client.connect(this.connectConfig(readyTimeout));
+      // `on`, not `once`: a failed client can emit a second error, and an unheard one throws.
+      client.on('error', fail);
+      client.connect(config);
     });
   }
 
-  private connectConfig(readyTimeout: number): ConnectConfig {
+  private connectConfig(): ConnectConfig {
     const { host, port, user, auth } = this.target;
     const env = this.options.env ?? process.env;
     const config: ConnectConfig = {
       host,
       port,
       username: user,
-      readyTimeout,
       keepaliveInterval: 5000,
       keepaliveCountMax: 3,
       hostVerifier: (key: Buffer) => this.verifyHostKey(key),
     };
-    if (auth.identityFile !== null) config.privateKey = readFileSync(expandHome(auth.identityFile, env));
+    const pinned = this.target.hostKey.knownHosts;
+    if (pinned !== null && !existsSync(expandHome(pinned, env))) {
+      // A pin that points nowhere must not quietly turn into "unknown key" (and --accept-new).
+      throw new TransportError(`known_hosts file ${pinned} does not exist`, this.describe);
+    }
+    if (auth.identityFile !== null) {
+      try {
+        config.privateKey = readFileSync(expandHome(auth.identityFile, env));
+      } catch (err) {
+        throw new TransportError(`cannot read identity_file ${auth.identityFile}: ${messageOf(err)}`, this.describe);
+      }
+    }
     if (auth.useAgent && env['SSH_AUTH_SOCK']) config.agent = env['SSH_AUTH_SOCK'];
     if (auth.passwordEnv !== null) {
       const password = env[auth.passwordEnv];
@@ -132,7 +154,8 @@ export class SshTransport implements Transport {
     if (hostKey.fingerprint !== null) {
       verdict = presented === hostKey.fingerprint.replace(/=+$/, '') ? { kind: 'trusted' } : { kind: 'changed', presented, expected: hostKey.fingerprint };
     } else {
-      const files = [hostKey.knownHosts, this.options.knownHostsFile].filter((f): f is string => f !== null);
+      const env = this.options.env ?? process.env;
+      const files = [hostKey.knownHosts === null ? null : expandHome(hostKey.knownHosts, env), this.options.knownHostsFile].filter((f): f is string => f !== null);
       verdict = checkKnownHosts(files, host, port, key);
       if (verdict.kind === 'unknown' && this.options.acceptNew) {
         recordKnownHost(this.options.knownHostsFile, host, port, key);
@@ -204,6 +227,8 @@ export class SshTransport implements Transport {
         channel.on('close', (code: number | null, sig?: string) => finish(null, typeof code === 'number' ? code : null, sig ?? null));
         client.once('close', onLost);
         signal?.addEventListener('abort', onAbort, { once: true });
+        // The abort may have landed while the channel was opening.
+        if (signal?.aborted) onAbort();
       });
     });
   }

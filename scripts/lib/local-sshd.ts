@@ -4,10 +4,10 @@
  * and, optionally, a memory cap (a cgroup the sshd and every session inherit).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
-import { userInfo } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { stringify } from 'yaml';
 import { createMemoryCgroup, type MemoryCgroup } from '../../harness/host/cgroup.ts';
 
@@ -29,6 +29,26 @@ export interface LocalSshdOptions {
   defaults?: Record<string, unknown>;
 }
 
+/**
+ * The login user of the devices. Run as root, the rack logs in as an
+ * unprivileged system user with a plain POSIX shell, as a Pi's `pi` user is:
+ * no root powers (dmesg may be restricted), and no slow interactive shell
+ * start-up in front of every command. Otherwise it is the caller.
+ */
+export const DEVICE_USER = 'pihil';
+
+function deviceUser(): { name: string; uid: number; gid: number } {
+  const me = userInfo();
+  if (me.uid !== 0) return { name: me.username, uid: me.uid, gid: me.gid };
+  const id = (flag: string): number => Number(spawnSync('id', [flag, DEVICE_USER], { encoding: 'utf8' }).stdout.trim());
+  if (spawnSync('id', [DEVICE_USER]).status !== 0) {
+    // Password '*': no password login, but not "locked", which sshd would refuse even for keys.
+    const r = spawnSync('useradd', ['--system', '--create-home', '--home-dir', `/var/lib/${DEVICE_USER}`, '--shell', '/bin/sh', '--password', '*', DEVICE_USER], { encoding: 'utf8' });
+    if (r.status !== 0 && spawnSync('id', [DEVICE_USER]).status !== 0) throw new Error(`cannot create the device user ${DEVICE_USER}: ${r.stderr || r.error?.message}`);
+  }
+  return { name: DEVICE_USER, uid: id('-u'), gid: id('-g') };
+}
+
 export interface LocalSshdDevice {
   name: string;
   port: number;
@@ -40,6 +60,10 @@ export interface LocalSshdDevice {
 
 export interface LocalSshdRack {
   dir: string;
+  /** The login user of every device. */
+  user: string;
+  /** Parent of the devices' workdirs (`<workRoot>/<device>`). */
+  workRoot: string;
   devices: LocalSshdDevice[];
   identityFile: string;
   inventoryFile: string;
@@ -58,30 +82,38 @@ export async function startLocalSshd(options: LocalSshdOptions): Promise<LocalSs
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   // sshd refuses to start without its privilege-separation directory.
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+  const user = deviceUser();
+  // Device workdirs live under the system temp folder, where the device user can reach them
+  // wherever the rack's own folder is; nothing above them needs its mode changed.
+  const workRoot = mkdtempSync(join(tmpdir(), 'pi-hil-rack-'));
+  chmodSync(workRoot, 0o711);
   const identityFile = join(dir, 'harness_ed25519');
   if (!existsSync(identityFile)) keygen(identityFile, 'pi-hil harness');
   const prefix = options.prefix ?? 'sshd';
   const devices: LocalSshdDevice[] = [];
   const rack: LocalSshdRack = {
     dir,
+    user: user.name,
+    workRoot,
     devices,
     identityFile,
     inventoryFile: join(dir, 'devices.yaml'),
-    kill: (name) => killDevice(find(devices, name), join(dir, name)),
+    kill: (name) => killDevice(find(devices, name), join(workRoot, name)),
     restart: async (name, opts) => {
       const device = find(devices, name);
-      killDevice(device, join(dir, name));
+      killDevice(device, join(workRoot, name));
       if (opts?.newHostKey) {
         rmSync(join(dir, device.name, 'host_ed25519'), { force: true });
         rmSync(join(dir, device.name, 'host_ed25519.pub'), { force: true });
       }
-      Object.assign(device, await launch(dir, device.name, device.port, identityFile, device.capMb, device.cgroup));
+      Object.assign(device, await launch(dir, workRoot, device.name, device.port, identityFile, device.capMb, device.cgroup, user));
     },
     stop: () => {
       for (const device of devices) {
-        killDevice(device, join(dir, device.name));
+        killDevice(device, join(workRoot, device.name));
         device.cgroup?.remove();
       }
+      rmSync(workRoot, { recursive: true, force: true });
     },
   };
   try {
@@ -89,7 +121,12 @@ export async function startLocalSshd(options: LocalSshdOptions): Promise<LocalSs
       const name = `${prefix}-${i + 1}`;
       const capMb = options.capsMb?.[i] ?? null;
       const cgroup = capMb === null ? null : createMemoryCgroup(`pi-hil-sshd-${name}-${process.pid}`, capMb);
-      devices.push(await launch(dir, name, await freePort(), identityFile, capMb, cgroup));
+      try {
+        devices.push(await launch(dir, workRoot, name, await freePort(), identityFile, capMb, cgroup, user));
+      } catch (err) {
+        cgroup?.remove();
+        throw err;
+      }
     }
   } catch (err) {
     rack.stop();
@@ -105,12 +142,27 @@ function find(devices: LocalSshdDevice[], name: string): LocalSshdDevice {
   return device;
 }
 
-async function launch(dir: string, name: string, port: number, identityFile: string, capMb: number | null, cgroup: MemoryCgroup | null): Promise<LocalSshdDevice> {
+async function launch(
+  dir: string,
+  workRoot: string,
+  name: string,
+  port: number,
+  identityFile: string,
+  capMb: number | null,
+  cgroup: MemoryCgroup | null,
+  user: { uid: number; gid: number },
+): Promise<LocalSshdDevice> {
   const home = join(dir, name);
   mkdirSync(home, { recursive: true, mode: 0o700 });
+  chmodSync(home, 0o711);
+  const work = join(workRoot, name);
+  mkdirSync(work, { recursive: true, mode: 0o700 });
+  chownSync(work, user.uid, user.gid);
   const hostKey = join(home, 'host_ed25519');
   if (!existsSync(hostKey)) keygen(hostKey, `pi-hil ${name} host key`);
-  writeFileSync(join(home, 'authorized_keys'), readFileSync(`${identityFile}.pub`), { mode: 0o600 });
+  // sshd reads authorized_keys as the device user.
+  writeFileSync(join(home, 'authorized_keys'), readFileSync(`${identityFile}.pub`), { mode: 0o644 });
+  chmodSync(join(home, 'authorized_keys'), 0o644);
   const config = join(home, 'sshd_config');
   writeFileSync(
     config,
@@ -141,7 +193,12 @@ async function launch(dir: string, name: string, port: number, identityFile: str
   if (child.pid === undefined) throw new Error(`cannot start sshd for ${name}`);
   // The cap applies to the daemon and is inherited by every session it forks.
   cgroup?.adopt(child.pid);
-  await waitForBanner(port, () => (child.exitCode !== null ? `sshd for ${name} exited: ${readFileSync(logFile, 'utf8').trim()}` : null));
+  try {
+    await waitForBanner(port, () => (child.exitCode !== null ? `sshd for ${name} exited: ${readFileSync(logFile, 'utf8').trim()}` : null));
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
   return { name, port, pid: child.pid, hostKeyFingerprint: fingerprint(`${hostKey}.pub`), capMb, cgroup };
 }
 
@@ -160,11 +217,12 @@ function killDevice(device: LocalSshdDevice, home: string): void {
   }
 }
 
-/** Pids whose command line mentions `dir`. */
+/** Pids whose command line mentions a path inside `dir` (`sshd-1/` is not `sshd-10/`). */
 export function processesUnder(dir: string): number[] {
+  const prefix = dir.endsWith('/') ? dir : `${dir}/`;
   return readdirNumeric('/proc').filter((pid) => {
     try {
-      return pid !== process.pid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir);
+      return pid !== process.pid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(prefix);
     } catch {
       return false;
     }
@@ -253,9 +311,10 @@ function inventoryYaml(rack: LocalSshdRack, options: LocalSshdOptions): string {
   const doc = {
     defaults: {
       transport: 'ssh',
-      user: userInfo().username,
+      user: rack.user,
       identity_file: rack.identityFile,
-      python: options.python ?? 'python3',
+      // Debian's interpreter, as on a Pi; not whatever a login shell's PATH would find.
+      python: options.python ?? '/usr/bin/python3',
       model: 'local sshd (stand-in)',
       arch: 'amd64',
       tags: ['local-sshd'],
@@ -267,7 +326,7 @@ function inventoryYaml(rack: LocalSshdRack, options: LocalSshdOptions): string {
       port: d.port,
       ...(options.pinHostKeys === false ? {} : { host_key: d.hostKeyFingerprint }),
       // One workdir per device, so "power off" can find what runs there.
-      workdir: join(rack.dir, d.name, 'work'),
+      workdir: join(rack.workRoot, d.name),
       ram_mb: options.ramMb ?? d.capMb ?? 1024,
       ...(d.capMb !== null ? { tags: ['local-sshd', `cap-${d.capMb}mb`] } : {}),
     })),
