@@ -1,0 +1,106 @@
+/**
+ * Shared fixtures for the agent tests: planted payloads in a temp folder, a
+ * temp device workdir, and a look at /proc for anything a job left behind.
+ */
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AgentEvent } from '../harness/agent/protocol.ts';
+import type { AgentJob, AgentRun } from '../harness/agent/client.ts';
+import { runOnDevice } from '../harness/agent/client.ts';
+import type { Transport } from '../harness/transport/transport.ts';
+
+/** The device interpreter for local runs; overridable for other machines. */
+export const PYTHON = process.env.HIL_TEST_PYTHON ?? '/usr/bin/python3';
+
+let counter = 0;
+
+export interface Planted {
+  payloadDir: string;
+  workdirRoot: string;
+  dispose(): void;
+}
+
+/** A payload folder holding main.py (and any other files), plus a device workdir root. */
+export function plant(files: Record<string, string>): Planted {
+  const payloadDir = mkdtempSync(join(tmpdir(), 'hil-payload-'));
+  const workdirRoot = mkdtempSync(join(tmpdir(), 'hil-device-'));
+  // Like /tmp: an unprivileged device user (the sshd rack's) may create its run folders here.
+  chmodSync(workdirRoot, 0o1777);
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(payloadDir, name), text);
+  return {
+    payloadDir,
+    workdirRoot,
+    dispose() {
+      rmSync(payloadDir, { recursive: true, force: true });
+      rmSync(workdirRoot, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface RunOpts {
+  deadlineMs?: number;
+  intervalMs?: number;
+  probe?: AgentJob['probe'];
+  facts?: boolean;
+  standIn?: string;
+  keep?: boolean;
+  signal?: AbortSignal;
+  python?: string;
+  onEvent?: (e: AgentEvent) => void;
+}
+
+/** Run `main.py` (the given source) on the transport and return the run. */
+export async function runPlanted(transport: Transport, main: string, opts: RunOpts = {}): Promise<AgentRun> {
+  const p = plant({ 'main.py': main });
+  try {
+    return await runOnDevice(
+      transport,
+      {
+        runId: `run-${process.pid}`,
+        jobId: `job-${++counter}`,
+        payloadDir: p.payloadDir,
+        entry: ['main.py'],
+        ...(opts.probe ? { probe: opts.probe } : {}),
+        python: opts.python ?? PYTHON,
+        workdirRoot: p.workdirRoot,
+        deadlineMs: opts.deadlineMs ?? 20_000,
+        intervalMs: opts.intervalMs ?? 50,
+        keep: opts.keep ?? false,
+        facts: opts.facts ?? false,
+        ...(opts.standIn ? { standIn: opts.standIn } : {}),
+      },
+      opts.signal ?? new AbortController().signal,
+      opts.onEvent,
+    );
+  } finally {
+    p.dispose();
+  }
+}
+
+/** Pids whose process group is `pgid` or whose command line mentions `needle`. */
+export function survivors(pgid: number | null, needle: string): number[] {
+  const left: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (f[0] === 'Z') continue;
+      const cmd = readFileSync(`/proc/${name}/cmdline`, 'utf8');
+      if ((pgid !== null && f[2] === String(pgid)) || cmd.includes(needle)) left.push(Number(name));
+    } catch {
+      // gone while we looked
+    }
+  }
+  return left;
+}
+
+/** Python that allocates and touches exactly `mb` MiB of anonymous memory, then holds it. */
+export function allocSource(mb: number, holdS = 0.3): string {
+  return [
+    'import time',
+    `b = bytearray(b"\\x01") * (${mb} * 1024 * 1024)  # written, so every page is resident`,
+    `time.sleep(${holdS})`,
+  ].join('\n');
+}

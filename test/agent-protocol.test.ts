@@ -1,0 +1,58 @@
+/** The event protocol's parser and the byte-offset line splitter re-attaching relies on. */
+import t from 'tap';
+import { LineSplitter, parseEvent, ProtocolError } from '../harness/agent/protocol.ts';
+import { downsample, workdirOf } from '../harness/agent/client.ts';
+import type { MemorySample } from '../harness/results/record.ts';
+
+t.test('valid events parse into typed values', async (t) => {
+  const s = parseEvent('{"type":"sample","t":50,"n":1,"rss":9000,"anon":3000,"file":6000,"hwm":9100,"avail":1000,"swap":0,"majflt":2,"pmajflt":0,"psi":0.5,"cg":12000}');
+  t.same(s, { type: 'sample', t: 50, n: 1, rss: 9000, anon: 3000, file: 6000, hwm: 9100, avail: 1000, swap: 0, majflt: 2, pmajflt: 0, psi: 0.5, cg: 12000 });
+  const v = parseEvent('{"type":"value","key":"tf_version","value":"2.16.1","t":3}');
+  t.same(v, { type: 'value', key: 'tf_version', value: '2.16.1', t: 3 });
+  const end = parseEvent('{"type":"end","unavailable":[{"source":"dmesg","why":"restricted"}],"values":{},"started":false,"probe":{"ok":false,"message":"no tf"}}');
+  t.equal(end.type, 'end');
+  if (end.type === 'end') {
+    t.same(end.probe, { ok: false, message: 'no tf' });
+    t.same(end.unavailable, [{ source: 'dmesg', why: 'restricted' }]);
+    t.equal(end.memory, null);
+    t.same(end.phases, []);
+  }
+});
+
+t.test('invalid events are refused with the field named', async (t) => {
+  t.throws(() => parseEvent('not json'), ProtocolError);
+  t.throws(() => parseEvent('[1,2]'), /JSON object/);
+  t.throws(() => parseEvent('{"type":"nope"}'), /unknown event type/);
+  t.throws(() => parseEvent('{"type":"sample","t":"x"}'), /field t must be a number/);
+  t.throws(() => parseEvent('{"type":"value","key":"k","value":{"a":1},"t":0}'), /value must be/);
+  t.throws(() => parseEvent('{"type":"end","unavailable":[{"source":"moon","why":"x"}]}'), /source/);
+  t.throws(() => parseEvent('{"type":"end","memory":{"peakMethod":"guess","samples":0}}'), /peakMethod/);
+});
+
+t.test('the splitter counts bytes of whole lines only', async (t) => {
+  const sp = new LineSplitter();
+  t.same(sp.push(Buffer.from('{"a":"é"}\n{"b"')), ['{"a":"é"}']);
+  t.equal(sp.consumed, Buffer.byteLength('{"a":"é"}\n'), 'bytes, not characters');
+  t.same(sp.push(Buffer.from(':1}\n\n')), ['{"b":1}', '']);
+  t.equal(sp.consumed, Buffer.byteLength('{"a":"é"}\n{"b":1}\n\n'));
+  sp.push(Buffer.from('{"partial'));
+  sp.reset();
+  t.same(sp.push(Buffer.from('x\n')), ['x'], 'a dropped partial line is not glued to the next');
+});
+
+t.test('downsampling keeps the peak', async (t) => {
+  const samples: MemorySample[] = Array.from({ length: 1000 }, (_, i) => ({
+    t: i, rssKb: i === 777 ? 99_999 : i % 10, anonKb: 0, fileKb: 0, hwmKb: 0, availKb: 0, swapUsedKb: 0, majfltPerS: 0,
+  }));
+  const d = downsample(samples, 100);
+  t.equal(d.length, 100);
+  t.ok(d.some((s) => s.rssKb === 99_999), 'the peak survives');
+  t.equal(downsample(samples.slice(0, 10), 100).length, 10, 'short timelines are kept whole');
+});
+
+t.test('workdirs cannot escape their root', async (t) => {
+  t.equal(workdirOf({ workdirRoot: '/var/tmp/hil', runId: 'r1', jobId: 'keras.pi4' }), '/var/tmp/hil/r1/keras.pi4');
+  t.throws(() => workdirOf({ workdirRoot: '/w', runId: '..', jobId: 'x' }));
+  t.throws(() => workdirOf({ workdirRoot: '/w', runId: 'r', jobId: 'a/b' }));
+  t.throws(() => workdirOf({ workdirRoot: '/w', runId: 'r', jobId: '$(reboot)' }));
+});
