@@ -80,6 +80,8 @@ export async function startLocalSshd(options: LocalSshdOptions): Promise<LocalSs
   if (!existsSync(SSHD)) throw new Error(`${SSHD} not found: install Debian's openssh-server (apt-get install openssh-server)`);
   const dir = resolve(options.dir);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // sshd reads each device's authorized_keys as the device user: let it through the rack's folder.
+  chmodSync(dir, 0o711);
   // sshd refuses to start without its privilege-separation directory.
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
   const user = deviceUser();
