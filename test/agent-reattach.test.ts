@@ -4,18 +4,21 @@
  * yields the true outcome after re-attaching, and an abort kills the job.
  */
 import t from 'tap';
-import { readdirSync, readFileSync } from 'node:fs';
+import { descendantsOf } from '../scripts/lib/local-sshd.ts';
+import { readFileSync } from 'node:fs';
 import { LocalTransport } from '../harness/transport/local.ts';
 import { runPlanted, survivors } from './agent-fixtures.ts';
 
 const local = new LocalTransport({ name: 'reattach', capMb: 256 });
 t.teardown(() => local.close());
 
-/** Pids of `monitor.py start` foreground processes for a workdir fragment. */
+/**
+ * Pids of this test's own `monitor.py start` foreground processes: descendants
+ * of this process only, so agents of test files running in parallel are never hit.
+ */
 function foregrounds(fragment: string, worker: number): number[] {
   const out: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
+  for (const name of descendantsOf(process.pid).map(String)) {
     try {
       const argv = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
       if (Number(name) !== worker && argv.some((a) => a.endsWith('monitor.py')) && argv.includes('start') && argv.some((a) => a.includes(fragment))) {
