@@ -1,0 +1,99 @@
+/**
+ * Pi-model profiles for emulated Pis.
+ *
+ * Why `-M virt` and not QEMU's raspi2b/raspi3b/raspi4b boards:
+ * - the raspi boards have fixed RAM (1 GiB for raspi2b/3b, 2 GiB for raspi4b), so a
+ *   512 MB Zero 2 W or an 8 GB Pi 4 cannot be modelled, and RAM is what this harness measures;
+ * - their only network is USB (usb-net), which blocks savevm/migration, so no warm start;
+ * - they need the Pi firmware's device tree and a Pi kernel, while virt boots Debian's
+ *   stock kernels with virtio disk and net.
+ * So a profile is virt + `-m` = the Pi's RAM + the closest `-cpu` QEMU offers.
+ *
+ * CPU choices:
+ * - arm64 profiles use the Pi's own core: cortex-a53 (Zero 2 W, 3B) or cortex-a72 (4B).
+ * - armhf profiles run qemu-system-arm, which has no A53/A72; the 32-bit cores closest to
+ *   them are cortex-a7 (in-order like the A53: Zero 2 W, 3B) and cortex-a15 (out-of-order
+ *   like the A72: 4B). Both have NEON/VFPv4 and LPAE, so ARMv7 userland behaves the same.
+ *   (aarch64=off, i.e. an A53 in 32-bit mode, exists only under KVM.)
+ * - Real 32-bit Raspberry Pi OS on a Pi 4 now boots a 64-bit kernel; these profiles boot
+ *   a 32-bit kernel (armmp, or armmp-lpae above 3 GB), so `uname -m` says armv7l where a
+ *   real Pi 4 would say aarch64. `getconf LONG_BIT` and the dpkg arch are faithful.
+ * - RAM above 3 GB on 32-bit needs LPAE: virt puts RAM at 1 GiB, so 4 GB ends above
+ *   the 4 GiB physical line that a non-LPAE kernel can address.
+ *
+ * What emulation does NOT reproduce (results carry `emulated: true`):
+ * - speed: TCG is one to two orders of magnitude slower than the real core and has no
+ *   cache or memory-bandwidth model, so timings compare emulated runs with each other only;
+ * - the GPU/VideoCore, the camera, vcgencmd and the Pi firmware;
+ * - thermal throttling and under-voltage (`vcgencmd get_throttled` is absent);
+ * - SD-card I/O characteristics (the disk is a qcow2 on the host's disk);
+ * - the core count may be lower than the Pi's 4: see `guestCpus()`.
+ * What it does reproduce: the arch, word size, instruction set (SIGILL on a wheel built
+ * for a newer CPU), the RAM size and therefore the kernel's OOM killer.
+ */
+import os from 'node:os';
+
+export type QemuArch = 'armhf' | 'arm64';
+/** Debian kernel flavour: armmp (ARMv7, up to 3 GB), armmp-lpae (ARMv7 with LPAE), arm64. */
+export type KernelFlavour = 'armmp' | 'armmp-lpae' | 'arm64';
+
+export interface PiProfile {
+  name: string;
+  /** The Pi this stands in for, as it appears in results. */
+  model: string;
+  arch: QemuArch;
+  ramMb: number;
+  cpu: string;
+  machine: string;
+  binary: string;
+  kernel: KernelFlavour;
+  /** Cores on the real Pi. */
+  piCores: number;
+  /** Why this CPU, in one line (printed by `hil image list --profiles`). */
+  note: string;
+}
+
+const ARM = 'qemu-system-arm';
+const ARM64 = 'qemu-system-aarch64';
+
+function armhf(name: string, model: string, ramMb: number, cpu: string, note: string): PiProfile {
+  // Above 3 GB a 32-bit kernel needs LPAE to reach the RAM (see the header).
+  const kernel: KernelFlavour = ramMb > 3072 ? 'armmp-lpae' : 'armmp';
+  return { name, model, arch: 'armhf', ramMb, cpu, machine: 'virt', binary: ARM, kernel, piCores: 4, note };
+}
+function arm64(name: string, model: string, ramMb: number, cpu: string, note: string): PiProfile {
+  return { name, model, arch: 'arm64', ramMb, cpu, machine: 'virt', binary: ARM64, kernel: 'arm64', piCores: 4, note };
+}
+
+export const PROFILES: readonly PiProfile[] = [
+  armhf('zero2w-512-armhf', 'Raspberry Pi Zero 2 W (emulated)', 512, 'cortex-a7', 'A53 in 32-bit mode ~ cortex-a7'),
+  arm64('zero2w-512-arm64', 'Raspberry Pi Zero 2 W (emulated)', 512, 'cortex-a53', 'the Zero 2 W core'),
+  armhf('pi3b-1g-armhf', 'Raspberry Pi 3 Model B (emulated)', 1024, 'cortex-a7', 'A53 in 32-bit mode ~ cortex-a7'),
+  arm64('pi3b-1g-arm64', 'Raspberry Pi 3 Model B (emulated)', 1024, 'cortex-a53', 'the Pi 3 core'),
+  armhf('pi4b-2g-armhf', 'Raspberry Pi 4 Model B 2GB (emulated)', 2048, 'cortex-a15', 'A72 in 32-bit mode ~ cortex-a15'),
+  arm64('pi4b-2g-arm64', 'Raspberry Pi 4 Model B 2GB (emulated)', 2048, 'cortex-a72', 'the Pi 4 core'),
+  armhf('pi4b-4g-armhf', 'Raspberry Pi 4 Model B 4GB (emulated)', 4096, 'cortex-a15', 'cortex-a15 + LPAE kernel for 4 GB'),
+  // The 64-bit twin of pi4b-4g-armhf: same RAM, so memory-ladder shows the 32-bit address-space ceiling.
+  arm64('pi4b-4g-arm64', 'Raspberry Pi 4 Model B 4GB (emulated)', 4096, 'cortex-a72', 'the Pi 4 core'),
+  arm64('pi4b-8g-arm64', 'Raspberry Pi 4 Model B 8GB (emulated)', 8192, 'cortex-a72', 'the Pi 4 core'),
+  // Not a Pi: a deliberately tiny guest for OOM tests.
+  armhf('tiny-256-armhf', 'OOM test guest, 256 MB (emulated)', 256, 'cortex-a7', 'test profile'),
+  arm64('tiny-256-arm64', 'OOM test guest, 256 MB (emulated)', 256, 'cortex-a53', 'test profile'),
+];
+
+export function findProfile(name: string): PiProfile | undefined {
+  return PROFILES.find((p) => p.name === name);
+}
+
+export function profileNames(): string[] {
+  return PROFILES.map((p) => p.name);
+}
+
+/**
+ * vCPUs for a guest: the Pi's 4 cores, but never more than the host has, because
+ * TCG runs one host thread per vCPU and oversubscription only adds contention.
+ * Part of the warm-state key (a saved state restores only with the same count).
+ */
+export function guestCpus(profile: Pick<PiProfile, 'piCores'>, hostCpus = os.cpus().length): number {
+  return Math.max(1, Math.min(profile.piCores, hostCpus));
+}
