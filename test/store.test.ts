@@ -1,4 +1,5 @@
 import t from 'tap';
+import { tsNodeArgs } from './helpers/hil.ts';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -40,7 +41,7 @@ t.test('records are on disk the moment append returns, even if the process dies'
     store.append(makeRecord('crash-1', { device: DEVICES.pi4b4g, suite: 'keras-train', outcome: 'passed', reason: 'exit 0', peakMb: 10, payloadMs: 100, allowed: ['passed'], startMin: 0 }));
     process.kill(process.pid, 'SIGKILL');
   `;
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [...tsNodeArgs(), '--input-type=module', '-e', script], { encoding: 'utf8' });
   t.equal(r.signal, 'SIGKILL', r.stderr);
   const records = readResults(join(root, 'crash-1'));
   t.equal(records.length, 1, 'the appended record survived the crash');

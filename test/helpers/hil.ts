@@ -18,7 +18,7 @@ export interface HilProcess {
 }
 
 export function startHil(args: string[], env: NodeJS.ProcessEnv = {}): HilProcess {
-  const child = spawn(process.execPath, [HIL, ...args], { cwd: PROJECT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...tsNodeArgs(), HIL, ...args], { cwd: PROJECT, env: { ...process.env, ...tsNodeEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
@@ -60,4 +60,19 @@ export async function waitFor(what: string, predicate: () => boolean, timeoutMs 
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 200));
   }
+}
+
+/**
+ * Node arguments that load TypeScript in a child process the way this test
+ * process does: tap's own loader under `tap` (so the child's coverage maps
+ * onto the same sources), else tsx.
+ */
+export function tsNodeArgs(): string[] {
+  const tapLoader = process.execArgv.filter((a) => a.includes('@tapjs/typescript') || a === '--enable-source-maps');
+  return tapLoader.length > 0 ? tapLoader : ['--import', 'tsx'];
+}
+
+/** Environment for a child started with tsNodeArgs(): tells bin/hil.js a TypeScript loader is already in place. */
+export function tsNodeEnv(): NodeJS.ProcessEnv {
+  return process.execArgv.some((a) => a.includes('@tapjs/typescript')) ? { PI_HIL_TS_LOADER: 'external' } : {};
 }
