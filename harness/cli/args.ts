@@ -7,6 +7,15 @@ import { UsageError } from '../config/diagnostics.ts';
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>[string] & { help: string; arg?: string };
 
+/** Options that pick devices, shared by `run` and `check`, so both read the same way. */
+export const DEVICE_OPTIONS = {
+  inventory: { type: 'string', short: 'i', arg: 'file', help: 'device inventory (default: devices.yaml)' },
+  device: { type: 'string', short: 'd', multiple: true, arg: 'name', help: 'only these devices (repeat or comma-separate)' },
+  tag: { type: 'string', short: 't', multiple: true, arg: 'tag', help: 'only devices with this tag or in this group' },
+  shard: { type: 'string', arg: 'i/n', help: 'take slice i of n of the selected devices (for parallel CI runners)' },
+  'accept-new': { type: 'boolean', help: 'record unseen host keys (a changed key is always refused)' },
+} satisfies Record<string, OptionSpec>;
+
 export interface CommandSpec {
   name: string;
   summary: string;

@@ -14,7 +14,7 @@ import { parseShard, selectDevices } from '../run/plan.ts';
 import { createTransport } from '../transport/factory.ts';
 import { shellJoin } from '../transport/quote.ts';
 import type { Transport } from '../transport/transport.ts';
-import { helpText, parseCommand, stringList, type CommandSpec } from './args.ts';
+import { DEVICE_OPTIONS, helpText, parseCommand, stringList, type CommandSpec } from './args.ts';
 import { table } from './table.ts';
 
 export const CHECK_SPEC: CommandSpec = {
@@ -22,11 +22,7 @@ export const CHECK_SPEC: CommandSpec = {
   summary: 'Validate the inventory, then probe each selected device: reachable, host key, python3, free memory and disk, facts.',
   usage: 'hil check [options]',
   options: {
-    inventory: { type: 'string', short: 'i', arg: 'file', help: 'device inventory (default: devices.yaml)' },
-    device: { type: 'string', short: 'd', multiple: true, arg: 'name', help: 'only these devices' },
-    tag: { type: 'string', short: 't', multiple: true, arg: 'tag', help: 'only devices with this tag or in this group' },
-    shard: { type: 'string', arg: 'i/n', help: 'slice i of n of the selected devices' },
-    'accept-new': { type: 'boolean', help: 'record unseen host keys (a changed key is always refused)' },
+    ...DEVICE_OPTIONS,
     'inventory-only': { type: 'boolean', help: 'validate the inventory and stop' },
   },
 };

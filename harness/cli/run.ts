@@ -23,7 +23,7 @@ import { loadSuites } from '../suite/suite.ts';
 import { judge } from '../suite/expectation.ts';
 import { createTransport, describeTarget } from '../transport/factory.ts';
 import type { Transport } from '../transport/transport.ts';
-import { helpText, parseCommand, positiveInt, stringList, type CommandSpec } from './args.ts';
+import { DEVICE_OPTIONS, helpText, parseCommand, positiveInt, stringList, type CommandSpec } from './args.ts';
 import { createProgress } from './progress.ts';
 
 export const RUN_SPEC: CommandSpec = {
@@ -31,16 +31,12 @@ export const RUN_SPEC: CommandSpec = {
   summary: 'Run suites on devices, one job at a time per device, and store one result record per job.',
   usage: 'hil run [options]',
   options: {
-    inventory: { type: 'string', short: 'i', arg: 'file', help: 'device inventory (default: devices.yaml)' },
-    device: { type: 'string', short: 'd', multiple: true, arg: 'name', help: 'only these devices (repeat or comma-separate)' },
-    tag: { type: 'string', short: 't', multiple: true, arg: 'tag', help: 'only devices with this tag or in this group' },
+    ...DEVICE_OPTIONS,
     suite: { type: 'string', short: 's', multiple: true, arg: 'name', help: 'only these suites' },
-    shard: { type: 'string', arg: 'i/n', help: 'take slice i of n of the selected devices (for parallel CI runners)' },
     concurrency: { type: 'string', short: 'j', arg: 'n', help: 'jobs running at once across devices (default: 4)' },
     out: { type: 'string', short: 'o', arg: 'dir', help: 'runs folder (default: reports/runs)' },
     suites: { type: 'string', arg: 'dir', help: 'suites folder (default: suites)' },
     keep: { type: 'boolean', help: 'keep the per-run workdir on each device' },
-    'accept-new': { type: 'boolean', help: 'record unseen host keys (a changed key is always refused)' },
     'sample-ms': { type: 'string', arg: 'ms', help: 'memory sampling interval (default: 50)' },
     'no-report': { type: 'boolean', help: 'store results only; build reports later with `hil report`' },
     reporter: { type: 'string', arg: 'tap', help: 'also stream TAP 14 to stdout' },
