@@ -31,6 +31,18 @@ const axisLabel = (kb: number) => (kb === 0 ? '0' : formatMb(kb).replace('.0 ', 
 const SHORT: Record<string, string> = { 'keras-train': 'train', 'device-listing': 'listing', 'tflite-inference': 'tflite', 'memory-ladder': 'ladder' };
 const shortName = (suite: string) => SHORT[suite] ?? (suite.length > 10 ? `${suite.slice(0, 9)}…` : suite);
 
+/** Gridlines and labels of the memory axis at 0, half and full scale; both charts share them. */
+function memoryGrid(left: number, width: number, yMax: number, y: (kb: number) => number): string[] {
+  return [0, 0.5, 1].flatMap((frac) => {
+    const yy = y(yMax * frac).toFixed(1);
+    const label = (y(yMax * frac) + 4).toFixed(1);
+    return [
+      `<line x1="${left}" x2="${left + width}" y1="${yy}" y2="${yy}" stroke="${CHART.grid}"/>`,
+      `<text x="${left - 6}" y="${label}" text-anchor="end" fill="${CHART.text}">${esc(axisLabel(yMax * frac))}</text>`,
+    ];
+  });
+}
+
 function open(id: string, width: number, height: number, title: string, desc: string): string {
   return (
     `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" ` +
@@ -74,11 +86,7 @@ export function timelineSvg(r: ResultRecord, id: string, width = 380, height = 1
   const y = (kb: number) => pad.t + h - (kb / yMax) * h;
   const f = (n: number) => n.toFixed(1);
 
-  for (const frac of [0, 0.5, 1]) {
-    const yy = y(yMax * frac);
-    out.push(`<line x1="${pad.l}" x2="${pad.l + w}" y1="${f(yy)}" y2="${f(yy)}" stroke="${CHART.grid}"/>`);
-    out.push(`<text x="${pad.l - 6}" y="${f(yy + 4)}" text-anchor="end" fill="${CHART.text}">${esc(axisLabel(yMax * frac))}</text>`);
-  }
+  out.push(...memoryGrid(pad.l, w, yMax, y));
   out.push(`<text x="${pad.l}" y="${height - 8}" fill="${CHART.text}">0 s</text>`);
   out.push(`<text x="${pad.l + w}" y="${height - 8}" text-anchor="end" fill="${CHART.text}">${esc(formatMs(tMax))}</text>`);
 
@@ -125,11 +133,7 @@ export function peakBarsSvg(deviceName: string, ramMb: number, records: ResultRe
   const yMax = niceMaxKb(Math.max(ramKb, ...measured.map((r) => r.memory.peakRssKb ?? 0)) * 1.08);
   const y = (kb: number) => pad.t + h - (kb / yMax) * h;
   const f = (n: number) => n.toFixed(1);
-  for (const frac of [0, 0.5, 1]) {
-    const yy = y(yMax * frac);
-    out.push(`<line x1="${pad.l}" x2="${pad.l + w}" y1="${f(yy)}" y2="${f(yy)}" stroke="${CHART.grid}"/>`);
-    out.push(`<text x="${pad.l - 6}" y="${f(yy + 4)}" text-anchor="end" fill="${CHART.text}">${esc(axisLabel(yMax * frac))}</text>`);
-  }
+  out.push(...memoryGrid(pad.l, w, yMax, y));
   const slot = w / Math.max(records.length, 1);
   const barW = Math.min(34, slot * 0.6);
   records.forEach((r, i) => {
