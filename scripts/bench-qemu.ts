@@ -1,19 +1,15 @@
 /**
- * QEMU benchmarks: image build time, cold boot to SSH-ready, warm start, and two VMs in
- * parallel against one. Prints a Markdown table.
+ * QEMU benchmarks: cold boot to SSH-ready against warm start, and two VMs in parallel
+ * against one. Prints a Markdown table. (Image build time: bench-image.ts.)
  *
- *   npx tsx scripts/bench-qemu.ts [--rebuild] [--runs N] [armhf] [arm64]
- *
- * Without --rebuild the build times are those recorded in the images' manifests when
- * they were built (a rebuild takes minutes per arch).
+ *   npx tsx scripts/bench-qemu.ts [--runs N] [armhf] [arm64]
  */
 import os from 'node:os';
 import { DEFAULT_TIMEOUTS } from '../harness/inventory/load.ts';
-import { buildImage, type ImageInfo } from '../harness/transport/qemu/image.ts';
+import { buildImage } from '../harness/transport/qemu/image.ts';
 import { QemuTransport, type QemuTarget } from '../harness/transport/qemu.ts';
 
 const args = process.argv.slice(2);
-const rebuild = args.includes('--rebuild');
 const runsArg = args.indexOf('--runs');
 const runs = runsArg >= 0 ? Math.max(1, Number(args[runsArg + 1]) || 1) : 2;
 const picked = args.filter((a): a is 'armhf' | 'arm64' => a === 'armhf' || a === 'arm64');
@@ -25,7 +21,7 @@ function device(name: string, profile: string): QemuTarget {
     name,
     ramMb: 0,
     timeouts: { ...DEFAULT_TIMEOUTS, bootMs: 600_000, connectMs: 120_000 },
-    qemu: { profile, image: null, kernel: null, initrd: null, dtb: null, machine: null, cpu: null, append: null, user: 'pi' },
+    qemu: { profile, image: null, kernel: null, initrd: null, dtb: null, machine: null, cpu: null, append: null, wheelhouse: null, user: 'pi' },
   };
 }
 
@@ -50,13 +46,8 @@ async function startOnce(profile: string, warm: boolean, tag: string): Promise<{
 }
 
 const rows: string[][] = [];
-const images: Record<string, ImageInfo> = {};
-for (const arch of arches) {
-  const t0 = Date.now();
-  images[arch] = await buildImage(arch, { force: rebuild });
-  const took = rebuild ? s(Date.now() - t0) : `${images[arch].buildSeconds} s (recorded at build)`;
-  rows.push([`image build, ${arch}`, took, `debootstrap + qemu-user, ${(images[arch].sizeBytes / 2 ** 20).toFixed(0)} MiB qcow2`]);
-}
+// Build times are measured by bench-image.ts; here the images only have to exist.
+for (const arch of arches) await buildImage(arch);
 
 for (const profile of arches.map((a) => profileOf[a])) {
   // Make sure the warm state exists before timing restores.

@@ -2,12 +2,13 @@
  * `npm run bench`: every benchmark, each measured side by side against its
  * baseline in the same run, written to BENCHMARKS.md.
  *
- *   npx tsx scripts/bench.ts [--only harness,agent,qemu] [--out BENCHMARKS.md]
+ *   npx tsx scripts/bench.ts [--only harness,agent,image,qemu] [--out BENCHMARKS.md]
  *
  * - harness: `hil run` of a 3 s payload on 4 real sshd devices, concurrency 4
  *   against concurrency 1 (the baseline), alternated.
  * - agent: scripts/bench-agent.ts (CPU overhead at 50 ms sampling, peak error).
- * - qemu: scripts/bench-qemu.ts (image build, cold boot, warm start, 2 VMs vs 1).
+ * - image: scripts/bench-image.ts (image build from scratch, against Debian's defaults).
+ * - qemu: scripts/bench-qemu.ts (cold boot, warm start, 2 VMs vs 1).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,7 +19,7 @@ import { startLocalSshd } from './lib/local-sshd.ts';
 import { projectDir } from '../harness/host/paths.ts';
 
 const { values } = parseArgs({ options: { only: { type: 'string' }, out: { type: 'string', default: 'BENCHMARKS.md' } } });
-const only = new Set((values.only ?? 'harness,agent,qemu').split(','));
+const only = new Set((values.only ?? 'harness,agent,image,qemu').split(','));
 const root = projectDir();
 
 function tsx(script: string, args: string[]): string {
@@ -76,6 +77,7 @@ const sections: string[] = [
 ];
 if (only.has('harness')) sections.push('## Parallel jobs across devices', '', await harnessBench());
 if (only.has('agent')) sections.push('## On-device agent', '', tsx('bench-agent.ts', ['--python', '/usr/bin/python3']));
+if (only.has('image')) sections.push('## Image build', '', tsx('bench-image.ts', []));
 if (only.has('qemu')) sections.push('## Emulated Pis (QEMU)', '', tsx('bench-qemu.ts', []));
 writeFileSync(values.out, `${sections.join('\n').trimEnd()}\n`);
 process.stdout.write(`wrote ${values.out}\n`);

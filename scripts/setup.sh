@@ -23,7 +23,7 @@ packages=(
   python3 python3-venv python3-numpy       # the agent and the NumPy reference
   python3-pyarmnn libarmnn-cpuref-backend22 libarmnntfliteparser22  # TFLite via Arm NN, checked on the host
   chromium                                 # rendering checks of the reports
-  procps util-linux e2fsprogs
+  procps util-linux e2fsprogs cpio      # cpio: checking the initrds that images carry
 )
 
 missing=()

@@ -45,6 +45,7 @@ t.test('the recipe key changes with what goes into the image', async (t) => {
     packages: ['python3'],
     kernels: ['armmp'],
     guestUser: 'pi',
+    initrd: 'tiny-initramfs',
     scriptSha256: 'a',
     harnessPublicKey: 'ssh-ed25519 AAAA',
     wheelhouseSha256: null,
@@ -55,6 +56,7 @@ t.test('the recipe key changes with what goes into the image', async (t) => {
   t.not(recipeKey({ ...base, scriptSha256: 'b' }), k, 'the build script');
   t.not(recipeKey({ ...base, packages: ['python3', 'x'] }), k, 'the package list');
   t.not(recipeKey({ ...base, wheelhouseSha256: 'w' }), k, 'the wheelhouse');
+  t.not(recipeKey({ ...base, initrd: 'initramfs-tools' }), k, 'the initrd generator');
   const wh = path.join(tmp, 'wh');
   const { mkdirSync } = await import('node:fs');
   mkdirSync(wh);

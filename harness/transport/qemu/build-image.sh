@@ -14,6 +14,9 @@
 #   PUBKEY      the harness's ssh public key, authorized for GUEST_USER
 #   GUEST_USER  login user (pi)
 #   WHEELHOUSE  optional folder of wheels installed offline into /opt/pi-hil/venv
+#   INITRD      tiny-initramfs (default) | initramfs-tools (Debian's default generator:
+#               slower to build under emulation, kept as the benchmark's baseline)
+#   ROOT_IN_RAM auto (default: a tmpfs when memory allows) | no
 set -euo pipefail
 
 log() { printf '[build-image %s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
@@ -43,26 +46,42 @@ retry() {
 # binfmt_misc is not mounted on a fresh machine; without it the foreign second stage cannot exec.
 if [ ! -e /proc/sys/fs/binfmt_misc/status ]; then
   log "mounting binfmt_misc"
-  mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+  # Two builds may race here: losing the race to mount it is fine.
+  mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null ||
+    [ -e /proc/sys/fs/binfmt_misc/status ] || die "cannot mount binfmt_misc"
 fi
 update-binfmts --enable "$QEMU_USER" >/dev/null 2>&1 || true
 [ -e "/proc/sys/fs/binfmt_misc/$QEMU_USER" ] || die "binfmt handler $QEMU_USER is not registered (install qemu-user-static and binfmt-support)"
 
 ROOT="$OUT/rootfs"
-MNTS=()
+# Every mount at or below the root, deepest first: ours, and the proc and sys that
+# debootstrap mounts in the target itself (an interrupted run leaves them).
+unmount_root() {
+  awk -v r="$ROOT" '$2 == r || index($2, r "/") == 1 {print $2}' /proc/mounts | sort -r |
+    while read -r m; do umount -l "$m" || true; done
+}
 cleanup() {
-  local m
-  for ((i=${#MNTS[@]}-1; i>=0; i--)); do m=${MNTS[$i]}; umount -l "$m" 2>/dev/null || true; done
-  # debootstrap mounts proc and sys in the target itself; an interrupted run leaves them.
-  awk -v r="$ROOT/" 'index($2, r) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do umount -l "$m" || true; done
+  unmount_root
   # --one-file-system: never follow a bind mount that failed to detach into the host.
   rm -rf --one-file-system "$ROOT"
 }
 trap cleanup EXIT
 trap 'exit 143' TERM INT HUP
 
-debootstrap_once() {
+# The root is built in RAM when there is room: dpkg fsyncs every file it unpacks, and the
+# root is thrown away once packed, so a disk under it only adds waiting (it holds ~1 GB).
+avail_kb=$(awk '/^MemAvailable:/ {print $2}' /proc/meminfo)
+fresh_root() {
+  unmount_root
   rm -rf --one-file-system "$ROOT"; mkdir -p "$ROOT"
+  if [ "${ROOT_IN_RAM:-auto}" = auto ] && [ "${avail_kb:-0}" -ge $((6 * 1024 * 1024)) ]; then
+    mount -t tmpfs -o size=4g,mode=755 pi-hil-rootfs "$ROOT"
+  else
+    log "building the root on disk (ROOT_IN_RAM=${ROOT_IN_RAM:-auto}, $((avail_kb / 1024)) MB available)"
+  fi
+}
+debootstrap_once() {
+  fresh_root
   debootstrap --arch="$ARCH" --variant=minbase \
     --include=systemd-sysv,udev \
     "$SUITE" "$ROOT" "$MIRROR"
@@ -70,7 +89,7 @@ debootstrap_once() {
 log "debootstrap $SUITE $ARCH from $MIRROR"
 retry debootstrap_once || die "debootstrap failed (see above)"
 
-bindmount() { mount --bind "$1" "$ROOT$1"; MNTS+=("$ROOT$1"); }
+bindmount() { mount --bind "$1" "$ROOT$1"; }
 bindmount /proc; bindmount /sys; bindmount /dev; bindmount /dev/pts
 in_root() { chroot "$ROOT" /usr/bin/env DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 "$@"; }
 
@@ -78,6 +97,15 @@ in_root() { chroot "$ROOT" /usr/bin/env DEBIAN_FRONTEND=noninteractive LC_ALL=C.
 printf '#!/bin/sh\nexit 101\n' > "$ROOT/usr/sbin/policy-rc.d"; chmod 755 "$ROOT/usr/sbin/policy-rc.d"
 echo force-unsafe-io > "$ROOT/etc/dpkg/dpkg.cfg.d/pi-hil-unsafe-io"
 printf 'APT::Install-Recommends "false";\nAcquire::Retries "5";\nDpkg::Use-Pty "0";\n' > "$ROOT/etc/apt/apt.conf.d/90pi-hil"
+# No documentation, man pages or translations: less for dpkg to unpack under emulation.
+cat > "$ROOT/etc/dpkg/dpkg.cfg.d/90pi-hil-excludes" <<'EOF'
+path-exclude=/usr/share/doc/*
+path-include=/usr/share/doc/*/copyright
+path-exclude=/usr/share/man/*
+path-exclude=/usr/share/info/*
+path-exclude=/usr/share/locale/*
+path-include=/usr/share/locale/locale.alias
+EOF
 cat > "$ROOT/etc/apt/sources.list" <<EOF
 deb $MIRROR $SUITE main
 deb $MIRROR $SUITE-updates main
@@ -85,13 +113,29 @@ deb $SECURITY $SUITE-security main
 EOF
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
 
-# initramfs generation under qemu-user is the slow step (10 min with MODULES=most).
-# The guest needs only virtio disk and net: a short module list makes it small and quick.
-# (Files of our own, so dpkg sees no changed conffile of initramfs-tools.)
-GUEST_MODULES='virtio_mmio virtio_pci virtio_blk virtio_net virtio_rng ext4'
-mkdir -p "$ROOT/etc/initramfs-tools/conf.d" "$ROOT/usr/share/initramfs-tools/modules.d"
-printf 'MODULES=list\nCOMPRESS=gzip\n' > "$ROOT/etc/initramfs-tools/conf.d/pi-hil"
-printf '%s\n' $GUEST_MODULES > "$ROOT/usr/share/initramfs-tools/modules.d/pi-hil"
+# The initrd: initramfs-tools' shell-heavy generator was the slowest step under qemu-user
+# (a minute or more per kernel, even with a short module list). The guest only has to
+# load its virtio disk and ext4 to find its root, so tiny-initramfs (a small C init; it
+# Provides linux-initramfs-tool) does it in seconds. mktirfs resolves module dependencies
+# (modprobe --show-depends); ext4 takes its checksum through the crypto API, so crc32c
+# is named by hand.
+case "${INITRD:-tiny-initramfs}" in
+  tiny-initramfs)
+    mkdir -p "$ROOT/etc/tiny-initramfs"
+    cat > "$ROOT/etc/tiny-initramfs/tiny-initramfs.conf" <<'EOF'
+AUTO_MODULES=no
+INCLUDE_MODULES=virtio_mmio,virtio_blk,ext4,crc32c_generic
+MICROCODE=no
+EOF
+    ;;
+  initramfs-tools)
+    # Files of our own, so dpkg sees no changed conffile of initramfs-tools.
+    mkdir -p "$ROOT/etc/initramfs-tools/conf.d" "$ROOT/usr/share/initramfs-tools/modules.d"
+    printf 'MODULES=list\nCOMPRESS=gzip\n' > "$ROOT/etc/initramfs-tools/conf.d/pi-hil"
+    printf '%s\n' virtio_mmio virtio_blk ext4 crc32c_generic > "$ROOT/usr/share/initramfs-tools/modules.d/pi-hil"
+    ;;
+  *) die "unknown INITRD ${INITRD} (allowed: tiny-initramfs, initramfs-tools)" ;;
+esac
 
 KPKGS=""
 for f in $KERNELS; do KPKGS="$KPKGS linux-image-$f"; done
@@ -99,9 +143,8 @@ log "apt-get install $PACKAGES $KPKGS"
 # A proxy or mirror mid-sync can keep serving one stale index for a long while; apt then
 # ignores that source, and installing from the others is better than no image at all.
 retry in_root apt-get update || log "apt-get update left some indexes out (mirror mid-sync?); installing from the rest"
-# Everything but the kernels first, initramfs-tools included: packages that ship initramfs
-# hooks would otherwise trigger a second initramfs generation after the kernel's own.
-retry in_root apt-get install -y $PACKAGES initramfs-tools kmod
+# The initrd generator before the kernels, so apt never picks initramfs-tools for them.
+retry in_root apt-get install -y $PACKAGES "${INITRD:-tiny-initramfs}" kmod
 retry in_root apt-get install -y $KPKGS
 
 if [ -n "${WHEELHOUSE:-}" ]; then
@@ -158,15 +201,11 @@ ExecStart=-/sbin/agetty --autologin root --keep-baud 115200,57600,38400,9600 %I 
 EOF
 
 # The disk driver must be in the initrd (or built in), or the guest cannot find its root.
-# (The listing is taken whole: `lsinitramfs | grep -q` fails under pipefail by SIGPIPE.)
+# (The listing is taken whole: `cpio -t | grep -q` fails under pipefail by SIGPIPE.)
 for v in $(cd "$ROOT/lib/modules" && ls); do
-  listing=$(in_root lsinitramfs "/boot/initrd.img-$v" || true)
-  if ! grep -q 'virtio_blk' "$ROOT/lib/modules/$v/modules.builtin" 2>/dev/null &&
-     ! grep -q 'virtio_blk' <<<"$listing"; then
-    log "initrd of $v lacks virtio_blk: adding the module list and regenerating"
-    printf '%s\n' $GUEST_MODULES >> "$ROOT/etc/initramfs-tools/modules"
-    in_root update-initramfs -u -k "$v"
-  fi
+  grep -q 'virtio_blk' "$ROOT/lib/modules/$v/modules.builtin" 2>/dev/null && continue
+  listing=$(zcat "$ROOT/boot/initrd.img-$v" | cpio -t --quiet 2>/dev/null || true)
+  grep -q 'virtio_blk\.ko' <<<"$listing" || die "the initrd of kernel $v lacks virtio_blk: the guest would not find its disk"
 done
 
 log "taking out kernels and initrds"
@@ -180,8 +219,7 @@ done
 
 rm -f "$ROOT/usr/sbin/policy-rc.d" "$ROOT/etc/dpkg/dpkg.cfg.d/pi-hil-unsafe-io"
 in_root apt-get clean
-for ((i=${#MNTS[@]}-1; i>=0; i--)); do umount -l "${MNTS[$i]}"; done
-MNTS=()
+for m in /dev/pts /dev /sys /proc; do umount -l "$ROOT$m"; done
 
 log "packing the qcow2"
 used_mb=$(du -sm "$ROOT" | awk '{print $1}')

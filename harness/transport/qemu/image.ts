@@ -37,6 +37,12 @@ export const PACKAGES = [
 /** Only with a wheelhouse: the venv its wheels go into. */
 const WHEELHOUSE_PACKAGES = ['python3-venv', 'python3-pip'] as const;
 
+/**
+ * What makes the initrds. tiny-initramfs builds in seconds under emulation; Debian's
+ * initramfs-tools takes minutes there, and is kept as the benchmark's baseline.
+ */
+export type InitrdGenerator = 'tiny-initramfs' | 'initramfs-tools';
+
 export const KERNELS: Record<QemuArch, KernelFlavour[]> = {
   armhf: ['armmp', 'armmp-lpae'],
   arm64: ['arm64'],
@@ -54,6 +60,7 @@ export interface Recipe {
   packages: string[];
   kernels: KernelFlavour[];
   guestUser: string;
+  initrd: InitrdGenerator;
   scriptSha256: string;
   harnessPublicKey: string;
   /** sha256 over the wheelhouse's file names and contents; null without one. */
@@ -98,7 +105,11 @@ export async function hashTree(dir: string): Promise<string> {
   return h.digest('hex');
 }
 
-export async function recipeFor(arch: QemuArch, wheelhouse?: string): Promise<Recipe> {
+export async function recipeFor(
+  arch: QemuArch,
+  wheelhouse?: string,
+  initrd: InitrdGenerator = 'tiny-initramfs',
+): Promise<Recipe> {
   const key = await ensureHarnessKey();
   const packages: string[] = [...PACKAGES];
   if (wheelhouse) packages.push(...WHEELHOUSE_PACKAGES);
@@ -108,6 +119,7 @@ export async function recipeFor(arch: QemuArch, wheelhouse?: string): Promise<Re
     packages,
     kernels: KERNELS[arch],
     guestUser: GUEST_USER,
+    initrd,
     scriptSha256: sha256(await readFile(SCRIPT)),
     harnessPublicKey: key.publicKey,
     wheelhouseSha256: wheelhouse ? await hashTree(wheelhouse) : null,
@@ -148,6 +160,10 @@ export async function findImage(arch: QemuArch, wheelhouse?: string): Promise<Im
 
 export interface BuildOptions {
   wheelhouse?: string;
+  /** Default tiny-initramfs; part of the recipe, so each generator has its own image. */
+  initrd?: InitrdGenerator;
+  /** Build the root on disk even when it fits in RAM (the benchmark's baseline). */
+  rootOnDisk?: boolean;
   force?: boolean;
   /** Build output lines, as they come (the full log is also kept beside the image). */
   onLog?: (line: string) => void;
@@ -157,7 +173,7 @@ export interface BuildOptions {
 export async function buildImage(arch: QemuArch, options: BuildOptions = {}): Promise<ImageInfo> {
   const { wheelhouse, force = false, onLog, signal } = options;
   if (wheelhouse && !existsSync(wheelhouse)) throw new ImageError(`wheelhouse ${wheelhouse} does not exist`);
-  const recipe = await recipeFor(arch, wheelhouse);
+  const recipe = await recipeFor(arch, wheelhouse, options.initrd);
   const key = recipeKey(recipe);
   const dir = path.join(imagesDir(), key);
   if (!force) {
@@ -177,20 +193,14 @@ export async function buildImage(arch: QemuArch, options: BuildOptions = {}): Pr
       const built = await readImage(dir); // another process may have built it while we waited
       if (built) return built;
     }
-    return await runBuild(recipe, key, dir, wheelhouse, onLog, signal);
+    return await runBuild(recipe, key, dir, { ...options, wheelhouse });
   } finally {
     await unlock();
   }
 }
 
-async function runBuild(
-  recipe: Recipe,
-  key: string,
-  dir: string,
-  wheelhouse: string | undefined,
-  onLog: ((line: string) => void) | undefined,
-  signal: AbortSignal | undefined,
-): Promise<ImageInfo> {
+async function runBuild(recipe: Recipe, key: string, dir: string, options: BuildOptions): Promise<ImageInfo> {
+  const { wheelhouse, onLog, signal } = options;
   const tmp = `${dir}.tmp-${process.pid}`;
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp, { recursive: true });
@@ -210,6 +220,8 @@ async function runBuild(
     PUBKEY: keyFiles.publicKeyFile,
     GUEST_USER: recipe.guestUser,
     WHEELHOUSE: wheelhouse ? path.resolve(wheelhouse) : '',
+    INITRD: recipe.initrd,
+    ROOT_IN_RAM: options.rootOnDisk ? 'no' : 'auto',
   };
   const code = await new Promise<number | null>((resolve, reject) => {
     // Own process group, so an abort ends debootstrap and its qemu-user children too.
