@@ -122,6 +122,37 @@ t.test('ten kinds of bad input, each positioned with value and what is allowed',
     one(t, 'devices:\n  - name: q\n    transport: qemu\n    profile: pi9-1g\n', { line: 4, col: 14, message: /unknown QEMU profile/, allowed: /pi4b/ }));
 });
 
+t.test('a wheelhouse: found next to the inventory, checked, and its venv is the python', async (t) => {
+  const dir = t.testdir({ wheels: { 'probe-1.0-py3-none-any.whl': 'zip' }, empty: {} });
+  const file = join(dir, 'devices.yaml');
+  const device = (wheelhouse: string, extra = ''): string =>
+    `devices:\n  - name: q\n    transport: qemu\n    profile: pi3b-1g-arm64\n    wheelhouse: ${wheelhouse}\n${extra}`;
+  writeFileSync(file, device('wheels'));
+  const [q] = loadInventory(file).devices;
+  t.equal(q?.transport === 'qemu' ? q.qemu.wheelhouse : null, join(dir, 'wheels'), 'relative to devices.yaml, not to the working folder');
+  t.equal(q?.python, '/opt/pi-hil/venv/bin/python', 'the venv the wheels were installed into');
+  writeFileSync(file, device('wheels', '    python: /usr/bin/python3\n'));
+  t.equal(loadInventory(file).devices[0]?.python, '/usr/bin/python3', 'an explicit python wins');
+
+  const rejected = (text: string): Diagnostic[] => {
+    writeFileSync(file, text);
+    try {
+      loadInventory(file);
+    } catch (e) {
+      if (e instanceof ConfigError) return e.diagnostics;
+      throw e;
+    }
+    t.fail('accepted');
+    return [];
+  };
+  const [missing] = rejected(device('nowhere'));
+  t.match(missing, { line: 5, col: 17, message: /no such folder/, value: /nowhere/, allowed: /\.whl/ });
+  const [empty] = rejected(device('empty'));
+  t.match(empty, { line: 5, col: 17, message: /no \.whl file/ });
+  const [own] = rejected(device('wheels', '    image: disk.img\n    kernel: vmlinuz\n'));
+  t.match(own, { line: 5, message: /not into your own image/ });
+});
+
 t.test('bad defaults are reported once, even when the first device does not use them', async (t) => {
   const ds = problems(
     t,

@@ -31,6 +31,7 @@ export function qemuDevice(name: string, profile: string, ramMb = 0, extra: Part
       machine: null,
       cpu: null,
       append: null,
+      wheelhouse: null,
       user: 'pi',
       ...extra,
     },

@@ -79,6 +79,12 @@ export interface QemuSpec {
   machine: string | null;
   cpu: string | null;
   append: string | null;
+  /**
+   * A folder of the user's wheels (their TensorFlow build, say): the device boots the
+   * image built with them (`hil image build <arch> --wheelhouse DIR`), and its python
+   * defaults to the venv they were installed into.
+   */
+  wheelhouse: string | null;
   /** Guest user the harness logs in as. */
   user: string;
 }

@@ -9,7 +9,8 @@
  * String values may use ${VAR} or ${VAR:-fallback}; a password only ever comes
  * from an environment variable named by `password_env`.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { isMap, isScalar, isSeq, visit } from 'yaml';
 import { ARCHES, type Arch } from '../results/record.ts';
 import { ConfigError, PositionedYaml, type Diagnostic, type YamlPath } from '../config/diagnostics.ts';
@@ -20,7 +21,7 @@ import { profileDefaults } from './profile-defaults.ts';
 const TRANSPORTS: readonly TransportKind[] = ['ssh', 'qemu', 'local'];
 const COMMON_KEYS = ['name', 'transport', 'model', 'ram_mb', 'arch', 'tags', 'workdir', 'python', 'timeouts'] as const;
 const SSH_KEYS = ['host', 'port', 'user', 'identity_file', 'agent', 'password_env', 'host_key', 'known_hosts'] as const;
-const QEMU_KEYS = ['profile', 'image', 'kernel', 'initrd', 'dtb', 'machine', 'cpu', 'append', 'user'] as const;
+const QEMU_KEYS = ['profile', 'image', 'kernel', 'initrd', 'dtb', 'machine', 'cpu', 'append', 'wheelhouse', 'user'] as const;
 const LOCAL_KEYS = ['cap_mb'] as const;
 const KEYS_BY_TRANSPORT: Record<TransportKind, readonly string[]> = {
   ssh: [...COMMON_KEYS, ...SSH_KEYS],
@@ -36,6 +37,9 @@ const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}=?$/;
 const TAG = /^[A-Za-z0-9._:-]+$/;
 
 export const DEFAULT_TIMEOUTS: Timeouts = { connectMs: 60_000, jobMs: null, bootMs: 300_000 };
+
+/** Where `hil image build --wheelhouse` installs the wheels: the python of such a device. */
+export const WHEELHOUSE_PYTHON = '/opt/pi-hil/venv/bin/python';
 
 /** Load and validate an inventory file. Throws ConfigError with every problem found. */
 export function loadInventory(file: string, env: NodeJS.ProcessEnv = process.env): Inventory {
@@ -149,6 +153,7 @@ const FIELDS = {
   machine: (rd, p) => rd.string(p),
   cpu: (rd, p) => rd.string(p),
   append: (rd, p) => rd.string(p),
+  wheelhouse: (rd, p) => rd.string(p, { allowed: 'a folder of .whl files, relative to this file or absolute' }),
   cap_mb: (rd, p) => rd.int(p, 32, 65536),
 } satisfies Record<string, FieldReader>;
 type FieldKey = keyof typeof FIELDS;
@@ -209,13 +214,14 @@ function readDevice(r: MappingReader, index: number, file: string): Device | und
 
   const tags = pick('tags') ?? [];
   const workdir = pick('workdir') ?? '/tmp/pi-hil';
-  const python = pick('python') ?? 'python3';
+  // A device with a wheelhouse runs the venv its wheels went into, unless told otherwise.
+  const python = pick('python') ?? (transport === 'qemu' && pick('wheelhouse') !== undefined ? WHEELHOUSE_PYTHON : 'python3');
   const timeouts = readTimeouts(r, index);
   const pos = r.yaml.position(['devices', index]);
   const source = { file, line: pos.line, col: pos.col };
 
   // Transport-specific keys are read even when the common ones failed, so their problems are reported too.
-  const part = readTransportPart(r, transport, pick, at);
+  const part = readTransportPart(r, transport, pick, at, path.dirname(path.resolve(file)));
   if (name === undefined || model === undefined || ramMb === undefined || arch === undefined || part === undefined || r.diagnostics.length > errorsBefore) {
     return undefined;
   }
@@ -227,7 +233,18 @@ type BaseKey = 'name' | 'model' | 'ramMb' | 'arch' | 'tags' | 'workdir' | 'pytho
 /** The transport-specific half of a device (Omit distributed over the union). */
 type TransportPart = Device extends infer D ? (D extends Device ? Omit<D, BaseKey> : never) : never;
 
-function readTransportPart(r: MappingReader, transport: TransportKind, pick: Pick, at: (key: string) => YamlPath): TransportPart | undefined {
+function readTransportPart(
+  r: MappingReader,
+  transport: TransportKind,
+  pick: Pick,
+  at: (key: string) => YamlPath,
+  inventoryDir: string,
+): TransportPart | undefined {
+  // The files of a qemu device are relative to the inventory, wherever hil runs from.
+  const file = (key: 'image' | 'kernel' | 'initrd' | 'dtb' | 'wheelhouse'): string | null => {
+    const v = pick(key);
+    return v === undefined ? null : path.resolve(inventoryDir, v);
+  };
   switch (transport) {
     case 'ssh': {
       const host = pick('host');
@@ -254,23 +271,42 @@ function readTransportPart(r: MappingReader, transport: TransportKind, pick: Pic
     case 'qemu': {
       const qemu = {
         profile: pick('profile') ?? null,
-        image: pick('image') ?? null,
-        kernel: pick('kernel') ?? null,
-        initrd: pick('initrd') ?? null,
-        dtb: pick('dtb') ?? null,
+        image: file('image'),
+        kernel: file('kernel'),
+        initrd: file('initrd'),
+        dtb: file('dtb'),
         machine: pick('machine') ?? null,
         cpu: pick('cpu') ?? null,
         append: pick('append') ?? null,
+        wheelhouse: file('wheelhouse'),
         user: pick('user') ?? 'pi',
       };
       if (qemu.profile === null && (qemu.image === null || qemu.kernel === null)) {
         r.error(at('name'), 'a qemu device needs a profile, or its own image and kernel', undefined, 'profile: <name>, or image: + kernel: (+ initrd, dtb, machine, cpu)');
       }
+      if (qemu.wheelhouse !== null) checkWheelhouse(r, r.has(at('wheelhouse')) ? at('wheelhouse') : ['defaults', 'wheelhouse'], qemu.wheelhouse, qemu.image !== null);
       return { transport, qemu };
     }
     case 'local':
       return { transport, capMb: pick('cap_mb') ?? null };
   }
+}
+
+/** A wheelhouse must be a folder holding wheels, and goes into an image pi-hil builds. */
+function checkWheelhouse(r: MappingReader, at: YamlPath, dir: string, ownImage: boolean): void {
+  const allowed = 'a folder of .whl files, relative to this file or absolute';
+  if (ownImage) {
+    r.error(at, 'a wheelhouse goes into an image pi-hil builds, not into your own image', dir, 'wheelhouse with profile:, without image:');
+    return;
+  }
+  let wheels: string[];
+  try {
+    wheels = statSync(dir).isDirectory() ? readdirSync(dir).filter((f) => f.endsWith('.whl')) : [];
+  } catch {
+    r.error(at, 'no such folder', dir, allowed);
+    return;
+  }
+  if (wheels.length === 0) r.error(at, 'no .whl file in this folder', dir, allowed);
 }
 
 /** Timeouts merge key by key: device, then `defaults` (validated once), then the built-in values. */

@@ -61,10 +61,12 @@ export async function resolveVmConfig(device: DeviceLike, image?: ImageInfo): Pr
       `device ${device.name}: qemu needs a profile (${profileNames().join(', ')}) or its own image`,
     );
   }
-  const img = image ?? (await findImage(profile.arch));
+  const wheelhouse = spec.wheelhouse ?? undefined;
+  const img = image ?? (await findImage(profile.arch, wheelhouse));
   if (!img) {
+    const build = `hil image build ${profile.arch}${wheelhouse ? ` --wheelhouse ${wheelhouse}` : ''}`;
     throw new ConfigError(
-      `device ${device.name}: the ${profile.arch} image is not built; run \`hil image build ${profile.arch}\` (needs root)`,
+      `device ${device.name}: the ${profile.arch} image${wheelhouse ? ' with this wheelhouse' : ''} is not built (or the wheels changed); run \`${build}\` (needs root)`,
     );
   }
   if (spec.user !== img.recipe.guestUser) {
