@@ -4,7 +4,7 @@
  * start takes the warm path, and a broken boot is an infra error with the console tail.
  */
 import t from 'tap';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { QemuTransport } from '../harness/transport/qemu.ts';
@@ -12,6 +12,7 @@ import { resolveVmConfig } from '../harness/transport/qemu/config.ts';
 import { recordedQemuPids } from '../harness/transport/qemu/pidfiles.ts';
 import { findWarmState, readWarmMeta } from '../harness/transport/qemu/warm.ts';
 import { TransportError } from '../harness/transport/transport.ts';
+import { startHil, waitFor } from './helpers/hil.ts';
 import { ensureImages, qemuDevice, qemuPidsMentioning } from './qemu-fixtures.ts';
 
 t.setTimeout(3_600_000);
@@ -77,6 +78,20 @@ t.test('a second start of the same profile restores the warm state', async (t) =
   t.equal(echo.code, 0, echo.stderr);
   await q.machine?.console.waitFor(/pi-hil-console-check/, mark, AbortSignal.timeout(60_000));
   t.match(q.consoleSince(mark), /pi-hil-console-check/, 'the job window of the console is captured');
+
+  // `hil console` attaches to this VM (held by this process, as by a run) and leaves it running.
+  const inventory = path.join(state, 'console-devices.yaml');
+  writeFileSync(inventory, 'devices:\n  - { name: warm-armhf, transport: qemu, profile: pi3b-1g-armhf }\n');
+  const con = startHil(['console', 'warm-armhf', '-i', inventory], {}, 'pipe');
+  con.child.stdin?.write('echo pi-hil-$((6 * 7))\r');
+  await waitFor('the console to answer', () => /pi-hil-42/.test(con.stdout()), 60_000).catch(() => undefined);
+  t.match(con.stdout(), /pi-hil-42/, 'a command typed into hil console ran in the guest');
+  con.child.stdin?.write('\x1d');
+  const ended = await con.done;
+  t.equal(ended.code, 0, con.stderr());
+  t.match(con.stderr(), /attached to the VM of a running hil run[\s\S]*detached; the VM keeps running/);
+  const still = await q.exec('true');
+  t.equal(still.code, 0, 'the VM still answers after the console detached');
   await q.close();
 });
 

@@ -1,22 +1,28 @@
 /**
- * `hil console <device>`: an interactive serial console on an emulated Pi. It starts the
- * device's VM (warm when it can), attaches this terminal to ttyAMA0, and powers the VM
- * off when you detach with ^].
+ * `hil console <device>`: an interactive serial console on an emulated Pi. When a running
+ * `hil run` holds the device's VM, it attaches to that VM and detaching (^]) leaves it
+ * running. Otherwise it starts the VM itself (warm when it can), and detaching powers it off.
  */
+import type { Socket } from 'node:net';
 import { UsageError } from '../config/diagnostics.ts';
 import { loadInventory } from '../inventory/load.ts';
 import { resolveVmConfig } from '../transport/qemu/config.ts';
+import { attachConsole } from '../transport/qemu/console-relay.ts';
+import { liveVmDirsOf } from '../transport/qemu/pidfiles.ts';
 import { startVm } from '../transport/qemu/start.ts';
-import { helpText, parseCommand, type CommandSpec } from './args.ts';
+import { consoleSocketOf } from '../transport/qemu/vm.ts';
+import { DEVICE_OPTIONS, helpText, parseCommand, type CommandSpec } from './args.ts';
 
 const DETACH = 0x1d; // ^]
 
 const SPEC: CommandSpec = {
   name: 'console',
-  summary: "Open an emulated Pi's serial console (ttyAMA0, logged in as root). ^] detaches and stops the VM.",
-  usage: 'hil console <device> [--inventory FILE] [--cold]',
+  summary:
+    "Open an emulated Pi's serial console (ttyAMA0, logged in as root). Attaches to the VM of a running `hil run` if there is one; " +
+    'else starts it, and ^] detaching stops it.',
+  usage: 'hil console <device> [-i FILE] [--cold]',
   options: {
-    inventory: { type: 'string', arg: 'FILE', help: 'inventory file (default devices.yaml)' },
+    inventory: DEVICE_OPTIONS.inventory,
     cold: { type: 'boolean', help: 'boot cold instead of restoring the warm state' },
   },
   positionals: { min: 1, max: 1, names: '<device>' },
@@ -35,6 +41,8 @@ export async function consoleCommand(argv: string[], inventoryFile = 'devices.ya
   if (!device || device.transport !== 'qemu') {
     throw new UsageError('hil console', name, qemuNames.join(', ') || 'no qemu device in the inventory', 'not a qemu device');
   }
+  const held = await attachToRunningVm(device.name);
+  if (held) return relayTerminal(held);
   const cfg = await resolveVmConfig(device);
   process.stderr.write(`starting ${device.name} (${cfg.profile}, ${cfg.ramMb} MB)…\n`);
   const { vm, boot } = await startVm(cfg, {
@@ -46,26 +54,66 @@ export async function consoleCommand(argv: string[], inventoryFile = 'devices.ya
     `${device.name}: ${boot.mode} start, SSH on 127.0.0.1:${vm.port} after ${(boot.readyMs / 1000).toFixed(1)} s\n` +
       `console log: ${vm.console.file}\nconnected to ttyAMA0; press Enter for a prompt, ^] to detach\n`,
   );
-  const stdin = process.stdin;
   const unsubscribe = vm.console.subscribe((chunk) => process.stdout.write(chunk));
-  if (stdin.isTTY) stdin.setRawMode(true);
-  stdin.resume();
-  const detached = new Promise<void>((resolve) => {
-    stdin.on('data', (d: Buffer) => {
-      const i = d.indexOf(DETACH);
-      if (i >= 0) {
-        if (i > 0) vm.write(d.subarray(0, i));
-        resolve();
-      } else vm.write(d);
-    });
-    stdin.on('end', () => resolve());
-  });
-  await Promise.race([detached, vm.waitExit()]);
+  await Promise.race([typedUntilDetach((d) => vm.write(d)), vm.waitExit()]);
   unsubscribe();
-  if (stdin.isTTY) stdin.setRawMode(false);
-  stdin.pause();
+  endTyping();
   const exitedByItself = vm.hasExited;
   process.stderr.write(`\n${exitedByItself ? 'the VM has exited' : 'detached; stopping the VM'}\n`);
   await vm.stop(exitedByItself ? 0 : 15_000);
   return 0;
+}
+
+/** The console of this device's VM that a live `hil run` holds, or null when there is none. */
+async function attachToRunningVm(name: string): Promise<Socket | null> {
+  for (const dir of liveVmDirsOf(name)) {
+    try {
+      return await attachConsole(consoleSocketOf(dir));
+    } catch {
+      /* that VM is going away; try the next */
+    }
+  }
+  return null;
+}
+
+/** The terminal on a VM held elsewhere: detaching leaves the VM to its owner. */
+async function relayTerminal(socket: Socket): Promise<number> {
+  process.stderr.write('attached to the VM of a running hil run; ^] detaches and leaves it running\n');
+  socket.on('data', (d: Buffer) => process.stdout.write(d));
+  let vmGone = false;
+  const closed = new Promise<void>((resolve) =>
+    socket.once('close', () => {
+      vmGone = true;
+      resolve();
+    }),
+  );
+  await Promise.race([typedUntilDetach((d) => socket.write(d)), closed]);
+  endTyping();
+  process.stderr.write(`\n${vmGone ? 'the VM went away' : 'detached; the VM keeps running'}\n`);
+  socket.destroy();
+  return 0;
+}
+
+/** Pass what is typed to `write` (raw, on a terminal) until ^] or the end of input. */
+function typedUntilDetach(write: (data: Buffer) => void): Promise<void> {
+  const stdin = process.stdin;
+  if (stdin.isTTY) stdin.setRawMode(true);
+  stdin.resume();
+  return new Promise<void>((resolve) => {
+    stdin.on('data', (d: Buffer) => {
+      const i = d.indexOf(DETACH);
+      if (i >= 0) {
+        if (i > 0) write(d.subarray(0, i));
+        resolve();
+      } else write(d);
+    });
+    stdin.on('end', () => resolve());
+  });
+}
+
+function endTyping(): void {
+  const stdin = process.stdin;
+  stdin.removeAllListeners('data');
+  if (stdin.isTTY) stdin.setRawMode(false);
+  stdin.pause();
 }

@@ -17,8 +17,9 @@ export interface HilProcess {
   done: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-export function startHil(args: string[], env: NodeJS.ProcessEnv = {}): HilProcess {
-  const child = spawn(process.execPath, [...tsNodeArgs(), HIL, ...args], { cwd: PROJECT, env: { ...process.env, ...tsNodeEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** `stdin: 'pipe'` to type into it (as into `hil console`). */
+export function startHil(args: string[], env: NodeJS.ProcessEnv = {}, stdin: 'ignore' | 'pipe' = 'ignore'): HilProcess {
+  const child = spawn(process.execPath, [...tsNodeArgs(), HIL, ...args], { cwd: PROJECT, env: { ...process.env, ...tsNodeEnv(), ...env }, stdio: [stdin, 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));

@@ -118,6 +118,17 @@ export function sweepStaleVms(): number[] {
   return killed;
 }
 
+/** Folders of the live VMs of device `name` that a live controller holds (for `hil console`). */
+export function liveVmDirsOf(name: string): string[] {
+  if (!existsSync(vmsDir())) return [];
+  return readdirSync(vmsDir())
+    .map((n) => path.join(vmsDir(), n))
+    .filter((dir) => {
+      const rec = readVmRecord(dir);
+      return rec !== null && rec.name === name && isQemu(rec.qemuPid) && isAlive(rec.controllerPid);
+    });
+}
+
 /** Live QEMU pids recorded under the state folder (for tests and `hil check`). */
 export function recordedQemuPids(): number[] {
   if (!existsSync(vmsDir())) return [];

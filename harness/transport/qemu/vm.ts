@@ -12,6 +12,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
+import type { Server } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pty from 'node-pty';
@@ -19,6 +20,7 @@ import { shellQuote } from '../quote.ts';
 import { TransportError } from '../transport.ts';
 import type { VmConfig } from './config.ts';
 import { ConsoleLog, PANIC_RE } from './console-log.ts';
+import { serveConsole } from './console-relay.ts';
 import { guestExec, guestExecRetry, type GuestLogin } from './guest-ssh.ts';
 import {
   ensureStateDirs,
@@ -49,6 +51,11 @@ export interface LaunchOptions {
 export interface ReadyOptions {
   timeoutMs: number;
   signal?: AbortSignal;
+}
+
+/** Where a VM serves its console for `hil console` (see console-relay.ts). */
+export function consoleSocketOf(vmDir: string): string {
+  return path.join(vmDir, 'console.sock');
 }
 
 function sanitize(s: string): string {
@@ -92,6 +99,7 @@ export class QemuVm {
   private exitWaiters: (() => void)[] = [];
   private qmp: Qmp | null = null;
   private stopping: Promise<void> | null = null;
+  private readonly relay: Server;
   /** Set once the VM answered SSH: how long it took from launch. */
   readyMs: number | null = null;
 
@@ -109,6 +117,7 @@ export class QemuVm {
       this.exited = { code: e.exitCode, signal: e.signal };
       for (const w of this.exitWaiters.splice(0)) w();
     });
+    this.relay = serveConsole(consoleSocketOf(dir), console, (d) => this.write(d));
   }
 
   get pid(): number {
@@ -329,6 +338,7 @@ export class QemuVm {
       await exitWithin(5000);
     }
     this.qmp?.close();
+    this.relay.close();
     this.term.kill('SIGKILL');
     // node-pty can report the exit before the last output; give the stream a moment.
     await new Promise((r) => setTimeout(r, 100));
