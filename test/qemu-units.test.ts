@@ -21,6 +21,8 @@ t.test('profiles cover the Pi models of the issue', async (t) => {
   for (const n of want) t.ok(findProfile(n), n);
   t.equal(findProfile('pi4b-4g-armhf')?.kernel, 'armmp-lpae', 'more than 3 GB on 32-bit needs LPAE');
   t.equal(findProfile('pi4b-2g-armhf')?.kernel, 'armmp');
+  t.equal(findProfile('pi4b-4g-armhf')?.extraAppend, 'movablecore=1280M', 'page tables kept below the 4 GiB line');
+  t.equal(findProfile('pi4b-2g-armhf')?.extraAppend, null);
   for (const p of PROFILES) {
     t.equal(p.machine, 'virt', `${p.name} uses -M virt`);
     t.equal(p.binary, p.arch === 'arm64' ? 'qemu-system-aarch64' : 'qemu-system-arm');

@@ -88,7 +88,7 @@ export async function resolveVmConfig(device: DeviceLike, image?: ImageInfo): Pr
     kernel: spec.kernel ?? boot.kernel,
     initrd: spec.initrd ?? boot.initrd,
     dtb: spec.dtb,
-    append: spec.append ?? DEFAULT_APPEND,
+    append: spec.append ?? [DEFAULT_APPEND, profile.extraAppend].filter(Boolean).join(' '),
     user: spec.user,
     privateKeyFile: key.privateKeyFile,
     hostKeyFingerprint: img.hostKeyFingerprint,

@@ -20,6 +20,11 @@
  *   real Pi 4 would say aarch64. `getconf LONG_BIT` and the dpkg arch are faithful.
  * - RAM above 3 GB on 32-bit needs LPAE: virt puts RAM at 1 GiB, so 4 GB ends above
  *   the 4 GiB physical line that a non-LPAE kernel can address.
+ * - Under QEMU 7.2's TCG, an LPAE guest cannot walk page tables that lie above that
+ *   line: Debian's kernel puts user page tables in highmem, and the first exec dies
+ *   ("synchronous abort (translation table walk)" on a table at 0x1_3fa2_c000). So these
+ *   profiles boot with `movablecore=` covering the RAM above 4 GiB: page tables are never
+ *   movable, so they stay below it, while user pages, which are, still get all the RAM.
  *
  * What emulation does NOT reproduce (results carry `emulated: true`):
  * - speed: TCG is one to two orders of magnitude slower than the real core and has no
@@ -51,6 +56,8 @@ export interface PiProfile {
   piCores: number;
   /** Why this CPU, in one line (printed by `hil image list --profiles`). */
   note: string;
+  /** Added to the kernel command line (see the LPAE note above). */
+  extraAppend: string | null;
 }
 
 const ARM = 'qemu-system-arm';
@@ -59,10 +66,16 @@ const ARM64 = 'qemu-system-aarch64';
 function armhf(name: string, model: string, ramMb: number, cpu: string, note: string): PiProfile {
   // Above 3 GB a 32-bit kernel needs LPAE to reach the RAM (see the header).
   const kernel: KernelFlavour = ramMb > 3072 ? 'armmp-lpae' : 'armmp';
-  return { name, model, arch: 'armhf', ramMb, cpu, machine: 'virt', binary: ARM, kernel, piCores: 4, note };
+  const extraAppend = ramMb > 3072 ? lpaeMovableCore(ramMb) : null;
+  return { name, model, arch: 'armhf', ramMb, cpu, machine: 'virt', binary: ARM, kernel, piCores: 4, note, extraAppend };
 }
 function arm64(name: string, model: string, ramMb: number, cpu: string, note: string): PiProfile {
-  return { name, model, arch: 'arm64', ramMb, cpu, machine: 'virt', binary: ARM64, kernel: 'arm64', piCores: 4, note };
+  return { name, model, arch: 'arm64', ramMb, cpu, machine: 'virt', binary: ARM64, kernel: 'arm64', piCores: 4, note, extraAppend: null };
+}
+
+/** RAM starts at 1 GiB on virt, so what lies above 4 GiB is all but the first 3 GB; plus a margin. */
+export function lpaeMovableCore(ramMb: number): string {
+  return `movablecore=${ramMb - 3072 + 256}M`;
 }
 
 export const PROFILES: readonly PiProfile[] = [
