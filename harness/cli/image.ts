@@ -3,7 +3,7 @@
  * the emulated Pis' disk images, cached outside the repository.
  */
 import { UsageError } from '../config/diagnostics.ts';
-import { buildImage, ImageError, listImages, pruneImages } from '../transport/qemu/image.ts';
+import { buildImage, ImageError, listImages, pruneImages, WHEELHOUSE_VENV } from '../transport/qemu/image.ts';
 import { imagesDir } from '../transport/qemu/paths.ts';
 import { PROFILES, type QemuArch } from '../transport/qemu/profiles.ts';
 import { helpText, parseCommand, type CommandSpec } from './args.ts';
@@ -20,7 +20,7 @@ const SPEC: CommandSpec = {
     'Images are cached in ${PI_HIL_CACHE:-~/.cache/pi-hil}/images, keyed by a hash of their\n' +
     'recipe, and rebuilt only when it changes. Building needs root (debootstrap, chroot).',
   options: {
-    wheelhouse: { type: 'string', arg: 'DIR', help: 'build: install these wheels offline into /opt/pi-hil/venv' },
+    wheelhouse: { type: 'string', arg: 'DIR', help: `build: install these wheels offline into ${WHEELHOUSE_VENV}` },
     force: { type: 'boolean', help: 'build: rebuild even when the cached image is current' },
     profiles: { type: 'boolean', help: 'list: also list the Pi-model profiles' },
     all: { type: 'boolean', help: 'prune: remove every image, not only stale ones' },

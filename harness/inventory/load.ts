@@ -16,6 +16,7 @@ import { ARCHES, type Arch } from '../results/record.ts';
 import { ConfigError, PositionedYaml, type Diagnostic, type YamlPath } from '../config/diagnostics.ts';
 import { MappingReader } from '../config/reader.ts';
 import type { Device, Inventory, Timeouts, TransportKind } from './device.ts';
+import { WHEELHOUSE_VENV } from '../transport/qemu/image.ts';
 import { profileDefaults } from './profile-defaults.ts';
 
 const TRANSPORTS: readonly TransportKind[] = ['ssh', 'qemu', 'local'];
@@ -36,10 +37,10 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}=?$/;
 const TAG = /^[A-Za-z0-9._:-]+$/;
 
+const WHEELHOUSE_ALLOWED = 'a folder of .whl files, relative to this file or absolute';
+
 export const DEFAULT_TIMEOUTS: Timeouts = { connectMs: 60_000, jobMs: null, bootMs: 300_000 };
 
-/** Where `hil image build --wheelhouse` installs the wheels: the python of such a device. */
-export const WHEELHOUSE_PYTHON = '/opt/pi-hil/venv/bin/python';
 
 /** Load and validate an inventory file. Throws ConfigError with every problem found. */
 export function loadInventory(file: string, env: NodeJS.ProcessEnv = process.env): Inventory {
@@ -153,7 +154,7 @@ const FIELDS = {
   machine: (rd, p) => rd.string(p),
   cpu: (rd, p) => rd.string(p),
   append: (rd, p) => rd.string(p),
-  wheelhouse: (rd, p) => rd.string(p, { allowed: 'a folder of .whl files, relative to this file or absolute' }),
+  wheelhouse: (rd, p) => rd.string(p, { allowed: WHEELHOUSE_ALLOWED }),
   cap_mb: (rd, p) => rd.int(p, 32, 65536),
 } satisfies Record<string, FieldReader>;
 type FieldKey = keyof typeof FIELDS;
@@ -215,7 +216,7 @@ function readDevice(r: MappingReader, index: number, file: string): Device | und
   const tags = pick('tags') ?? [];
   const workdir = pick('workdir') ?? '/tmp/pi-hil';
   // A device with a wheelhouse runs the venv its wheels went into, unless told otherwise.
-  const python = pick('python') ?? (transport === 'qemu' && pick('wheelhouse') !== undefined ? WHEELHOUSE_PYTHON : 'python3');
+  const python = pick('python') ?? (transport === 'qemu' && pick('wheelhouse') !== undefined ? `${WHEELHOUSE_VENV}/bin/python` : 'python3');
   const timeouts = readTimeouts(r, index);
   const pos = r.yaml.position(['devices', index]);
   const source = { file, line: pos.line, col: pos.col };
@@ -294,7 +295,6 @@ function readTransportPart(
 
 /** A wheelhouse must be a folder holding wheels, and goes into an image pi-hil builds. */
 function checkWheelhouse(r: MappingReader, at: YamlPath, dir: string, ownImage: boolean): void {
-  const allowed = 'a folder of .whl files, relative to this file or absolute';
   if (ownImage) {
     r.error(at, 'a wheelhouse goes into an image pi-hil builds, not into your own image', dir, 'wheelhouse with profile:, without image:');
     return;
@@ -303,10 +303,10 @@ function checkWheelhouse(r: MappingReader, at: YamlPath, dir: string, ownImage: 
   try {
     wheels = statSync(dir).isDirectory() ? readdirSync(dir).filter((f) => f.endsWith('.whl')) : [];
   } catch {
-    r.error(at, 'no such folder', dir, allowed);
+    r.error(at, 'no such folder', dir, WHEELHOUSE_ALLOWED);
     return;
   }
-  if (wheels.length === 0) r.error(at, 'no .whl file in this folder', dir, allowed);
+  if (wheels.length === 0) r.error(at, 'no .whl file in this folder', dir, WHEELHOUSE_ALLOWED);
 }
 
 /** Timeouts merge key by key: device, then `defaults` (validated once), then the built-in values. */

@@ -13,7 +13,8 @@
 #   KERNELS     space-separated kernel flavours (armmp armmp-lpae | arm64)
 #   PUBKEY      the harness's ssh public key, authorized for GUEST_USER
 #   GUEST_USER  login user (pi)
-#   WHEELHOUSE  optional folder of wheels installed offline into /opt/pi-hil/venv
+#   WHEELHOUSE  optional folder of wheels, installed offline into the venv $VENV
+#   VENV        where the wheelhouse's venv goes (image.ts: WHEELHOUSE_VENV)
 #   INITRD      tiny-initramfs (default) | initramfs-tools (Debian's default generator:
 #               slower to build under emulation, kept as the benchmark's baseline)
 #   ROOT_IN_RAM auto (default: a tmpfs when memory allows) | no
@@ -148,11 +149,12 @@ retry in_root apt-get install -y $PACKAGES "${INITRD:-tiny-initramfs}" kmod
 retry in_root apt-get install -y $KPKGS
 
 if [ -n "${WHEELHOUSE:-}" ]; then
-  log "installing the wheelhouse offline into /opt/pi-hil/venv"
+  [ -n "${VENV:-}" ] || die "missing \$VENV"
+  log "installing the wheelhouse offline into $VENV"
   mkdir -p "$ROOT/opt/pi-hil/wheelhouse"
   cp -a "$WHEELHOUSE"/. "$ROOT/opt/pi-hil/wheelhouse/"
-  in_root python3 -m venv --system-site-packages /opt/pi-hil/venv
-  in_root sh -c 'ls /opt/pi-hil/wheelhouse/*.whl >/dev/null 2>&1 && /opt/pi-hil/venv/bin/pip install --no-index --find-links /opt/pi-hil/wheelhouse /opt/pi-hil/wheelhouse/*.whl'
+  in_root python3 -m venv --system-site-packages "$VENV"
+  in_root sh -c "ls /opt/pi-hil/wheelhouse/*.whl >/dev/null 2>&1 && '$VENV/bin/pip' install --no-index --find-links /opt/pi-hil/wheelhouse /opt/pi-hil/wheelhouse/*.whl"
 fi
 
 log "configuring the guest"

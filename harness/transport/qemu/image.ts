@@ -36,6 +36,8 @@ export const PACKAGES = [
 ] as const;
 /** Only with a wheelhouse: the venv its wheels go into. */
 const WHEELHOUSE_PACKAGES = ['python3-venv', 'python3-pip'] as const;
+/** Where in the guest a wheelhouse is installed; the python of a device that names one. */
+export const WHEELHOUSE_VENV = '/opt/pi-hil/venv';
 
 /**
  * What makes the initrds. tiny-initramfs builds in seconds under emulation; Debian's
@@ -220,6 +222,7 @@ async function runBuild(recipe: Recipe, key: string, dir: string, options: Build
     PUBKEY: keyFiles.publicKeyFile,
     GUEST_USER: recipe.guestUser,
     WHEELHOUSE: wheelhouse ? path.resolve(wheelhouse) : '',
+    VENV: WHEELHOUSE_VENV,
     INITRD: recipe.initrd,
     ROOT_IN_RAM: options.rootOnDisk ? 'no' : 'auto',
   };
