@@ -92,6 +92,14 @@ t.test('a second start of the same profile restores the warm state', async (t) =
   t.match(con.stderr(), /attached to the VM of a running hil run[\s\S]*detached; the VM keeps running/);
   const still = await q.exec('true');
   t.equal(still.code, 0, 'the VM still answers after the console detached');
+
+  // The SSH link drops (as when a guest stalls under its OOM killer): connect() brings it back.
+  await q.exec('sudo -n pkill -KILL -u pi sshd').catch(() => undefined);
+  await waitFor('the dropped link to be seen', () => !q.linkUp, 30_000).catch(() => undefined);
+  t.notOk(q.linkUp, 'the SSH link is down');
+  await q.connect();
+  const back = await q.exec('echo back');
+  t.equal(back.stdout.trim(), 'back', 'the same VM answers over a new SSH connection');
   await q.close();
 });
 

@@ -40,12 +40,20 @@ export class QemuTransport implements Transport {
     this.describe = `${device.name} (qemu ${device.qemu.profile ?? 'custom'})`;
   }
 
+  /** True while an SSH connection to the booted guest is open. */
+  get linkUp(): boolean {
+    return this.ssh?.connected ?? false;
+  }
+
   /** The running VM (null before connect and after close). */
   get machine(): QemuVm | null {
     return this.vm;
   }
 
   connect(signal?: AbortSignal): Promise<void> {
+    // Booted already: only the SSH link may need to come back (it drops when the guest
+    // stalls, e.g. under its own OOM killer); the SSH transport reconnects when it has to.
+    if (this.ssh && this.vm && !this.vm.hasExited) return this.ssh.connect(signal);
     if (this.ssh) return Promise.resolve();
     this.connecting ??= this.bootAndConnect(signal).finally(() => {
       this.connecting = null;

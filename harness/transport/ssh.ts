@@ -42,6 +42,11 @@ export class SshTransport implements Transport {
     this.describe = `${target.name} (ssh ${target.user}@${target.host}:${target.port})`;
   }
 
+  /** True while the connection is open; it goes false when the device drops it. */
+  get connected(): boolean {
+    return this.client !== null;
+  }
+
   connect(signal?: AbortSignal): Promise<void> {
     if (this.client !== null) return Promise.resolve();
     this.connecting ??= this.connectWithRetry(signal).finally(() => {
