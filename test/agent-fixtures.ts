@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import type { AgentEvent } from '../harness/agent/protocol.ts';
 import type { AgentJob, AgentRun } from '../harness/agent/client.ts';
 import { runOnDevice } from '../harness/agent/client.ts';
+import { decideOutcome, type OutcomeDecision } from '../harness/run/outcome.ts';
 import type { Transport } from '../harness/transport/transport.ts';
+import { descendantsOf } from '../scripts/lib/local-sshd.ts';
 
 /** The device interpreter for local runs; overridable for other machines. */
 export const PYTHON = process.env.HIL_TEST_PYTHON ?? '/usr/bin/python3';
@@ -50,11 +52,19 @@ export interface RunOpts {
   onEvent?: (e: AgentEvent) => void;
 }
 
-/** Run `main.py` (the given source) on the transport and return the run. */
-export async function runPlanted(transport: Transport, main: string, opts: RunOpts = {}): Promise<AgentRun> {
+/** An agent run with the outcome the controller decides for it. */
+export type DecidedRun = AgentRun & OutcomeDecision;
+
+/**
+ * Run `main.py` (the given source) on the transport, and decide its outcome as
+ * the controller does (an aborted signal counts as an interrupt).
+ */
+export async function runPlanted(transport: Transport, main: string, opts: RunOpts = {}): Promise<DecidedRun> {
   const p = plant({ 'main.py': main });
+  const signal = opts.signal ?? new AbortController().signal;
+  const deadlineMs = opts.deadlineMs ?? 20_000;
   try {
-    return await runOnDevice(
+    const run = await runOnDevice(
       transport,
       {
         runId: `run-${process.pid}`,
@@ -64,15 +74,17 @@ export async function runPlanted(transport: Transport, main: string, opts: RunOp
         ...(opts.probe ? { probe: opts.probe } : {}),
         python: opts.python ?? PYTHON,
         workdirRoot: p.workdirRoot,
-        deadlineMs: opts.deadlineMs ?? 20_000,
+        deadlineMs,
         intervalMs: opts.intervalMs ?? 50,
         keep: opts.keep ?? false,
         facts: opts.facts ?? false,
         ...(opts.standIn ? { standIn: opts.standIn } : {}),
       },
-      opts.signal ?? new AbortController().signal,
+      signal,
       opts.onEvent,
     );
+    const abort = signal.aborted ? { cause: 'interrupt' as const, detail: String(signal.reason) } : null;
+    return { ...run, ...decideOutcome({ ending: run.ending, abort, deadlineMs, reattached: run.reattached }) };
   } finally {
     p.dispose();
   }
@@ -103,4 +115,23 @@ export function allocSource(mb: number, holdS = 0.3): string {
     `b = bytearray(b"\\x01") * (${mb} * 1024 * 1024)  # written, so every page is resident`,
     `time.sleep(${holdS})`,
   ].join('\n');
+}
+
+/**
+ * Pids of this test process's own `monitor.py start` foreground processes,
+ * never the detached `worker` (which shares their argv). Killing them is what
+ * a dropped SSH session does to the agent; only this process's descendants,
+ * so agents of test files running in parallel are never hit.
+ */
+export function agentForegrounds(worker: number): number[] {
+  const out: number[] = [];
+  for (const pid of descendantsOf(process.pid)) {
+    try {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (pid !== worker && argv.some((a) => a.endsWith('monitor.py')) && argv.includes('start')) out.push(pid);
+    } catch {
+      // gone
+    }
+  }
+  return out;
 }

@@ -4,32 +4,11 @@
  * yields the true outcome after re-attaching, and an abort kills the job.
  */
 import t from 'tap';
-import { descendantsOf } from '../scripts/lib/local-sshd.ts';
-import { readFileSync } from 'node:fs';
 import { LocalTransport } from '../harness/transport/local.ts';
-import { runPlanted, survivors } from './agent-fixtures.ts';
+import { agentForegrounds, runPlanted, survivors } from './agent-fixtures.ts';
 
 const local = new LocalTransport({ name: 'reattach', capMb: 256 });
 t.teardown(() => local.close());
-
-/**
- * Pids of this test's own `monitor.py start` foreground processes: descendants
- * of this process only, so agents of test files running in parallel are never hit.
- */
-function foregrounds(fragment: string, worker: number): number[] {
-  const out: number[] = [];
-  for (const name of descendantsOf(process.pid).map(String)) {
-    try {
-      const argv = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
-      if (Number(name) !== worker && argv.some((a) => a.endsWith('monitor.py')) && argv.includes('start') && argv.some((a) => a.includes(fragment))) {
-        out.push(Number(name));
-      }
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
 
 t.test('losing the stream mid-run still gives the true outcome', async (t) => {
   let cut: number[] = [];
@@ -41,7 +20,7 @@ t.test('losing the stream mid-run still gives the true outcome', async (t) => {
       onEvent: (e) => {
         if (e.type === 'hello') worker = e.agentPid; // the detached worker shares the foreground's argv
         if (e.type === 'phase' && cut.length === 0) {
-          cut = foregrounds('.hil-monitor.py', worker);
+          cut = agentForegrounds(worker);
           for (const pid of cut) process.kill(pid, 'SIGKILL');
         }
       },

@@ -73,11 +73,11 @@ t.test('a second start of the same profile restores the warm state', async (t) =
   t.equal(r.code, 0);
   const skew = Math.abs(Number(r.stdout.trim()) - Date.now() / 1000);
   t.ok(skew < 120, `the guest clock was set after the restore (skew ${skew.toFixed(1)} s)`);
-  const mark = q.consoleMark();
+  const mark = q.console.mark();
   const echo = await q.exec(`echo pi-hil-console-check | sudo -n tee /dev/ttyAMA0 >/dev/null`);
   t.equal(echo.code, 0, echo.stderr);
   await q.machine?.console.waitFor(/pi-hil-console-check/, mark, AbortSignal.timeout(60_000));
-  t.match(q.consoleSince(mark), /pi-hil-console-check/, 'the job window of the console is captured');
+  t.match(q.console.since(mark), /pi-hil-console-check/, 'the job window of the console is captured');
 
   // `hil console` attaches to this VM (held by this process, as by a run) and leaves it running.
   const inventory = path.join(state, 'console-devices.yaml');

@@ -7,7 +7,7 @@ import t from 'tap';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { classify } from '../harness/run/classify.ts';
+import { decideOutcome } from '../harness/run/outcome.ts';
 import { QemuTransport } from '../harness/transport/qemu.ts';
 import { recordedQemuPids } from '../harness/transport/qemu/pidfiles.ts';
 import { shellJoin } from '../harness/transport/quote.ts';
@@ -32,7 +32,7 @@ t.test('a 256 MB armhf guest OOM-kills a NumPy allocation loop', async (t) => {
   const mem = await q.exec('grep MemTotal /proc/meminfo');
   const totalKb = Number(/(\d+)/.exec(mem.stdout)?.[1]);
   t.ok(totalKb > 150_000 && totalKb <= 262_144, `the guest has 256 MB (MemTotal ${totalKb} kB)`);
-  const mark = q.consoleMark();
+  const mark = q.console.mark();
   const res = await q.exec(shellJoin(['python3', '-c', HOG]));
   const pid = Number(res.stdout.trim().split('\n')[0]);
   t.ok(pid > 0, `the payload reported its pid (${pid})`);
@@ -44,15 +44,24 @@ t.test('a 256 MB armhf guest OOM-kills a NumPy allocation loop', async (t) => {
   t.match(line[0], /python3/, 'the console carries the kernel line naming the pid');
   const dmesg = await q.exec(`sudo -n dmesg | grep -F ${shellJoin([`Killed process ${pid} `])}`);
   t.equal(dmesg.code, 0, 'the kernel log names the pid too');
-  const verdict = classify({
-    probe: null,
-    code: res.code,
-    signal,
-    killedBy: null,
+  const verdict = decideOutcome({
+    ending: {
+      kind: 'agent_end',
+      end: {
+        probe: null,
+        agentError: null,
+        code: res.code,
+        signal,
+        killedBy: null,
+        killedAtMs: null,
+        stderrTail: res.stderr,
+        oom: { vmstatBefore: null, vmstatAfter: null, cgroupBefore: null, cgroupAfter: null, kernelLines: [line[0]], kernelLogSource: null },
+        pressure: null,
+      },
+    },
+    abort: null,
     deadlineMs: null,
-    stderrTail: res.stderr,
-    oom: { vmstatBefore: null, vmstatAfter: null, cgroupBefore: null, cgroupAfter: null, kernelLines: [line[0]] },
-    pressure: null,
+    reattached: 0,
   });
   t.equal(verdict.outcome, 'oom_killed', verdict.reason);
   await q.close();

@@ -11,7 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import type { DeviceSnapshot, Outcome } from '../harness/results/record.ts';
-import { runOnDevice, type AgentRun } from '../harness/agent/client.ts';
+import { runOnDevice } from '../harness/agent/client.ts';
+import { decideOutcome } from '../harness/run/outcome.ts';
+import type { DecidedRun } from './agent-fixtures.ts';
 import { LocalTransport } from '../harness/transport/local.ts';
 import { judgeInDetail } from '../harness/suite/expectation.ts';
 import { probeScript } from '../harness/suite/probe.ts';
@@ -25,11 +27,11 @@ t.teardown(() => rmSync(workRoot, { recursive: true, force: true }));
 const local = (capMb: number): DeviceSnapshot => ({ name: `local-${capMb}m`, transport: 'local', model: 'host stand-in', ramMb: capMb, arch: 'amd64', tags: [] });
 
 /** One job of `suiteName` on a local device capped at `capMb`, under the suite's own timeout. */
-async function run(suiteName: string, python: string, capMb: number): Promise<AgentRun> {
+async function run(suiteName: string, python: string, capMb: number): Promise<DecidedRun> {
   const suite = loadSuite(suiteName);
   const transport = new LocalTransport({ name: `suite-run-${capMb}`, capMb });
   try {
-    return await runOnDevice(
+    const ran = await runOnDevice(
       transport,
       {
         runId: 'suite-run',
@@ -46,19 +48,20 @@ async function run(suiteName: string, python: string, capMb: number): Promise<Ag
       },
       AbortSignal.timeout(suite.timeoutMs + 120_000),
     );
+    return { ...ran, ...decideOutcome({ ending: ran.ending, abort: null, deadlineMs: suite.timeoutMs, reattached: ran.reattached }) };
   } finally {
     await transport.close();
   }
 }
 
 /** The run ended as `wanted`; its reason and stderr are shown only when it did not. */
-function endedAs(t: Test, ran: AgentRun, wanted: Outcome): void {
+function endedAs(t: Test, ran: DecidedRun, wanted: Outcome): void {
   const how = `ended ${ran.outcome}: ${ran.reason}`;
   t.equal(ran.outcome, wanted, ran.outcome === wanted ? how : `${how}\n${ran.logs.stderrTail.slice(-1500)}`);
 }
 
 /** The suite's expectation for this device class is met, judged on the agent's own facts. */
-function expectMet(t: Test, suiteName: string, capMb: number, ran: AgentRun): void {
+function expectMet(t: Test, suiteName: string, capMb: number, ran: DecidedRun): void {
   const j = judgeInDetail(loadSuite(suiteName), { device: local(capMb), facts: ran.facts, outcome: ran.outcome, values: ran.values });
   t.ok(j, `${suiteName} has an expectation for a local ${capMb} MB device`);
   t.same(j?.problems, [], `${suiteName} at ${capMb} MB meets its expectation: ${j?.verdict.claim.slice(0, 70)}...`);

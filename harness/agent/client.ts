@@ -2,7 +2,9 @@
  * The controller's side of the agent: deploy monitor.py and a payload into a
  * per-run workdir, start the agent, follow its events, survive a dropped
  * connection by re-attaching from the last byte offset, kill the job on
- * abort, and turn the agent's evidence into the fields of a result record.
+ * abort, and hand back what happened: the agent's end event (or where the
+ * harness lost the job) and what it measured. Deciding the outcome is not this
+ * file's job (harness/run/outcome.ts does it).
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
@@ -20,7 +22,6 @@ import type {
 } from '../results/record.ts';
 import type { ExecResult, Transport } from '../transport/transport.ts';
 import { shellJoin } from '../transport/quote.ts';
-import { classify } from '../run/classify.ts';
 import type { AgentEvent, EndEvent, Rusage, SampleEvent, Value } from './protocol.ts';
 import { LineSplitter, parseEvent, ProtocolError } from './protocol.ts';
 
@@ -56,23 +57,32 @@ export interface AgentJob {
   maxSamples?: number;
 }
 
-/** Every record field the agent determines, plus what the controller needs to know. */
-export interface AgentRun
-  extends Pick<
-    ResultRecord,
-    | 'outcome'
-    | 'reason'
-    | 'evidence'
-    | 'unavailable'
-    | 'thrashing'
-    | 'exit'
-    | 'memory'
-    | 'phases'
-    | 'facts'
-    | 'values'
-    | 'probe'
-    | 'logs'
-  > {
+/** Where the harness lost the job, when no end event was collected. */
+export type HarnessStage =
+  /** Uploading the agent or the payload failed (or the device did not answer for it). */
+  | 'deploy'
+  /** The agent answered but could not start the job. */
+  | 'agent_start'
+  /** The agent's worker died without an end event. */
+  | 'agent_died'
+  /** The agent spoke something the controller does not understand. */
+  | 'protocol'
+  /** The stream was lost and re-attaching failed until the give-up time. */
+  | 'lost'
+  /** The job was aborted and its end could not be collected. */
+  | 'uncollected'
+  /** The device never answered (reported by the caller, which connects before shipping). */
+  | 'connect';
+
+/** How the job ended as far as the controller knows: the agent's own end event, or where the harness lost it. */
+export type AgentEnding =
+  | { kind: 'agent_end'; end: EndEvent }
+  | { kind: 'harness_failure'; stage: HarnessStage; detail: string };
+
+/** What the agent measured and reported: facts and figures, no decision. */
+export interface AgentRun extends Pick<ResultRecord, 'unavailable' | 'exit' | 'memory' | 'phases' | 'facts' | 'values' | 'probe'> {
+  ending: AgentEnding;
+  logs: Pick<Logs, 'stdoutTail' | 'stderrTail' | 'kernelOomLines' | 'output' | 'truncated'>;
   timing: { deployMs: number | null; payloadMs: number | null };
   workdir: string;
   /** The payload's pid (= its process group) on the device. */
@@ -228,10 +238,6 @@ export function downsample(samples: MemorySample[], max: number): MemorySample[]
   return out;
 }
 
-function emptyLogs(): Logs {
-  return { stdoutTail: '', stderrTail: '', console: null, kernelOomLines: [] };
-}
-
 function memoryOf(st: RunState, job: AgentJob): MemoryMetrics {
   const m = st.end?.memory ?? null;
   return {
@@ -246,100 +252,45 @@ function memoryOf(st: RunState, job: AgentJob): MemoryMetrics {
   };
 }
 
-function infra(
-  job: AgentJob,
-  wd: string,
-  st: RunState,
-  reason: string,
-  detail: string,
-  extra: { deployMs: number | null; reattached: number; aborted: boolean; unavailable?: UnavailableSource[] },
-): AgentRun {
-  return {
-    outcome: 'infra_error',
-    reason,
-    evidence: [{ source: 'transport', detail }],
-    unavailable: extra.unavailable ?? [],
-    thrashing: false,
-    exit: { code: null, signal: null },
-    memory: memoryOf(st, job),
-    phases: [],
-    facts: st.facts,
-    values: {},
-    probe: null,
-    logs: emptyLogs(),
-    timing: { deployMs: extra.deployMs, payloadMs: null },
-    workdir: wd,
-    pid: null,
-    rusage: null,
-    reattached: extra.reattached,
-    aborted: extra.aborted,
-    left: [],
-    sampleEvents: { received: st.samples.length, written: null },
-  };
+interface Progress {
+  deployMs: number | null;
+  reattached: number;
+  aborted: boolean;
 }
 
-function fromEnd(
-  job: AgentJob,
-  wd: string,
-  st: RunState,
-  end: EndEvent,
-  extra: { deployMs: number | null; reattached: number; aborted: boolean; abortReason: unknown },
-): AgentRun {
-  if (end.agentError) {
-    return infra(job, wd, st, `the agent failed: ${end.agentError}`, end.agentError, { ...extra, unavailable: end.unavailable });
-  }
-  const c = classify({
-    probe: end.probe,
-    code: end.code,
-    signal: end.signal,
-    killedBy: end.killedBy,
-    deadlineMs: st.deadlineMs,
-    stderrTail: end.stderrTail,
-    oom: end.oom,
-    pressure: end.pressure,
-  });
-  let outcome: Outcome = c.outcome;
-  let reason = c.reason;
-  const evidence: Evidence[] = [...c.evidence];
-  // A controller abort that was not a deadline (Ctrl-C, SIGTERM) says nothing about the payload.
-  if (end.killedBy === 'controller' && !isTimeout(extra.abortReason)) {
-    outcome = 'infra_error';
-    reason = `aborted by the controller: ${describeReason(extra.abortReason)}`;
-    evidence.push({ source: 'transport', detail: reason });
-  }
-  const phases: PhaseRecord[] = end.phases;
-  const values: Record<string, Value> = { ...end.values };
+/** The run as collected: whatever the stream delivered, with the ending the controller knows. */
+function collected(job: AgentJob, wd: string, st: RunState, ending: AgentEnding, p: Progress): AgentRun {
+  const end = ending.kind === 'agent_end' ? ending.end : null;
+  const output = end?.output ?? null;
   return {
-    outcome,
-    reason,
-    evidence,
-    unavailable: end.unavailable,
-    thrashing: c.thrashing,
-    exit: { code: end.code, signal: end.signal },
+    ending,
+    unavailable: end?.unavailable ?? [],
+    exit: { code: end?.code ?? null, signal: end?.signal ?? null },
     memory: memoryOf(st, job),
-    phases,
+    phases: end?.phases ?? [],
     facts: st.facts,
-    values,
-    probe: end.probe,
+    values: { ...(end?.values ?? {}) },
+    probe: end?.probe ? { ok: end.probe.ok, message: end.probe.message } : null,
     logs: {
-      stdoutTail: end.stdoutTail,
-      stderrTail: end.stderrTail,
-      console: null,
-      kernelOomLines: end.oom?.kernelLines ?? [],
+      stdoutTail: end?.stdoutTail ?? '',
+      stderrTail: end?.stderrTail ?? '',
+      kernelOomLines: end?.oom?.kernelLines ?? [],
+      output,
+      truncated: output !== null && (output.stdout.written > output.stdout.kept || output.stderr.written > output.stderr.kept),
     },
-    timing: { deployMs: extra.deployMs, payloadMs: end.payloadMs },
+    timing: { deployMs: p.deployMs, payloadMs: end?.payloadMs ?? null },
     workdir: wd,
-    pid: end.pid,
-    rusage: end.rusage,
-    reattached: extra.reattached,
-    aborted: extra.aborted,
-    left: end.left,
-    sampleEvents: { received: st.samples.length, written: end.memory?.samples ?? null },
+    pid: end?.pid ?? null,
+    rusage: end?.rusage ?? null,
+    reattached: p.reattached,
+    aborted: p.aborted,
+    left: end?.left ?? [],
+    sampleEvents: { received: st.samples.length, written: end?.memory?.samples ?? null },
   };
 }
 
-function isTimeout(reason: unknown): boolean {
-  return reason instanceof Error && reason.name === 'TimeoutError';
+function failure(stage: HarnessStage, detail: string): AgentEnding {
+  return { kind: 'harness_failure', stage, detail };
 }
 
 function describeReason(reason: unknown): string {
@@ -379,7 +330,6 @@ export async function runOnDevice(
   let deployMs: number | null = null;
   let aborted = false;
   const t0 = Date.now();
-  const base = { reattached: 0, aborted: false };
   try {
     let probePath: string | null;
     try {
@@ -387,8 +337,7 @@ export async function runOnDevice(
       probePath = await deploy(transport, job, wd);
       deployMs = Date.now() - t0;
     } catch (err) {
-      if (signal.aborted) return infra(job, wd, st, `aborted during deploy: ${describeReason(signal.reason)}`, describeReason(err), { deployMs, ...base, aborted: true });
-      return infra(job, wd, st, `deploy failed: ${describeReason(err)}`, describeReason(err), { deployMs, ...base });
+      return collected(job, wd, st, failure('deploy', describeReason(err)), { deployMs, reattached: 0, aborted: signal.aborted });
     }
     const start = shellJoin([
       job.python, monitor, 'start', '--workdir', wd,
@@ -415,21 +364,21 @@ export async function runOnDevice(
         if (st.end) break;
         // The agent answered but could not start, or lost its worker: re-attaching will not help.
         if (st.seen === 0 && res.code !== null && res.code !== 0 && command === start) {
-          return infra(job, wd, st, `the agent could not start (exit ${res.code})`, res.stderr.trim().slice(-500) || `exit ${res.code}`, { deployMs, ...base });
+          return collected(job, wd, st, failure('agent_start', `exit ${res.code}: ${res.stderr.trim().slice(-500)}`), { deployMs, reattached, aborted });
         }
         if (res.code === 3) {
-          return infra(job, wd, st, 'the agent on the device died without reporting an end', res.stderr.trim().slice(-500), { deployMs, reattached, aborted });
+          return collected(job, wd, st, failure('agent_died', res.stderr.trim().slice(-500) || 'exit 3'), { deployMs, reattached, aborted });
         }
         lastError = `stream ended without an end event (exit ${res.code ?? 'none'}, signal ${res.signal ?? 'none'})`;
       } catch (err) {
         if (err instanceof ProtocolError) {
-          return infra(job, wd, st, `the agent spoke an unknown protocol: ${err.message}`, err.message, { deployMs, reattached, aborted });
+          return collected(job, wd, st, failure('protocol', err.message), { deployMs, reattached, aborted });
         }
         if (signal.aborted) break;
         lastError = describeReason(err);
       }
       if (Date.now() > giveUpAt) {
-        return infra(job, wd, st, `lost the device and it never came back: ${lastError}`, lastError, { deployMs, reattached, aborted });
+        return collected(job, wd, st, failure('lost', lastError), { deployMs, reattached, aborted });
       }
       command = shellJoin([job.python, monitor, 'attach', '--workdir', wd, '--offset', String(st.offset)]);
     }
@@ -437,11 +386,11 @@ export async function runOnDevice(
       aborted = true;
       await killAndCollect(transport, job, wd, st, onEvent);
       if (!st.end) {
-        return infra(job, wd, st, `aborted (${describeReason(signal.reason)}) and the agent's end was not collected`, describeReason(signal.reason), { deployMs, reattached, aborted });
+        return collected(job, wd, st, failure('uncollected', describeReason(signal.reason)), { deployMs, reattached, aborted });
       }
     }
     if (!st.end) throw new Error('unreachable: loop ended without end event or abort');
-    return fromEnd(job, wd, st, st.end, { deployMs, reattached, aborted, abortReason: signal.reason });
+    return collected(job, wd, st, { kind: 'agent_end', end: st.end }, { deployMs, reattached, aborted });
   } finally {
     if (!job.keep) await cleanup(transport, job, wd);
   }

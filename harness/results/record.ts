@@ -6,7 +6,7 @@
  * Change a field here and the compiler shows every reader that must follow.
  */
 
-/** How a run ended. Exactly one per job; see DESIGN.md for the table. */
+/** How a run ended. Exactly one per job, decided by harness/run/outcome.ts; docs/outcomes.md has the table. */
 export const OUTCOMES = [
   'passed',
   'failed',
@@ -32,6 +32,7 @@ export type EvidenceSource =
   | 'cgroup_oom_kill'
   | 'stderr'
   | 'deadline'
+  | 'interrupt'
   | 'pressure'
   | 'probe'
   | 'console'
@@ -64,6 +65,13 @@ export interface DeviceFacts {
   swapMb: number;
   pageSize: number;
   memoryCgroup: 'v1' | 'v2' | 'none';
+  /**
+   * The memory limit of the cgroup the agent runs in (a capped local device, a
+   * container), MiB; null when nothing caps it below the machine's RAM.
+   */
+  memoryLimitMb: number | null;
+  /** What is still free under that limit when the facts were read, MiB; null without a limit. */
+  memoryLimitFreeMb: number | null;
   dmesgRestrict: number | null;
   cpuModel: string | null;
   /** `vcgencmd get_throttled`, null where vcgencmd is absent. */
@@ -113,7 +121,11 @@ export interface PhaseRecord {
   peakRssKb: number;
 }
 
-/** How `memory.peakRssKb` was measured; recorded because the methods differ (see DESIGN.md, ru_maxrss trap). */
+/**
+ * How `memory.peakRssKb` was measured; recorded because the methods differ:
+ * a child's ru_maxrss includes its parent's peak at fork, so the agent
+ * measures from a small launcher or relies on VmHWM.
+ */
 export type PeakMethod = 'vmhwm' | 'launcher_rusage' | 'sampled_rss';
 
 export interface MemoryMetrics {
@@ -135,10 +147,16 @@ export interface Timing {
   queuedAt: string;
   startedAt: string;
   endedAt: string;
-  /** Whole job as the controller saw it. */
+  /**
+   * The job as the controller saw it, from the device answering to the
+   * record: the wait for the device (connectMs, bootMs) is not in it, so a
+   * device's first job is comparable with its others.
+   */
   wallMs: number;
-  /** Connect (or boot) until the device answered. */
+  /** Waiting for the device's session in this job (0 when it was already open; includes a VM's boot). */
   connectMs: number | null;
+  /** The part of connectMs a QEMU device spent booting (or warm-starting); null when no VM started for this job. */
+  bootMs: number | null;
   /** Uploading the agent and payload. */
   deployMs: number | null;
   /** The payload process alone, as the agent measured it. */
@@ -168,13 +186,34 @@ export interface ExpectationVerdict {
   verdict: 'met' | 'unmet' | 'infra';
 }
 
+/** How much of one output stream the payload wrote, and how much of it the record keeps. */
+export interface StreamBytes {
+  written: number;
+  /** Bytes of the tail kept in the record (`logs.stdoutTail` / `logs.stderrTail`). */
+  kept: number;
+}
+
 export interface Logs {
   stdoutTail: string;
   stderrTail: string;
+  /** Null when the payload never started (or an older agent); otherwise bytes written and kept per stream. */
+  output: { stdout: StreamBytes; stderr: StreamBytes } | null;
+  /** True when a stream wrote more than the record keeps. */
+  truncated: boolean;
   /** Serial console excerpt (QEMU devices) for the job's time window. */
   console: string | null;
   /** Kernel log lines about OOM that name the payload's pid. */
   kernelOomLines: string[];
+}
+
+/** What the agent's session on the device went through; evidence that a job survived trouble. */
+export interface AgentSession {
+  /** The payload's pid (= its process group) on the device; null when it never started. */
+  payloadPid: number | null;
+  /** How often the controller re-attached after the SSH stream was lost. */
+  reattached: number;
+  /** Pids of the job still alive after the agent's clean-up (should be empty). */
+  leftPids: number[];
 }
 
 export const RECORD_SCHEMA = 1;
@@ -204,4 +243,5 @@ export interface ResultRecord {
   probe: { ok: boolean; message: string } | null;
   expectation: ExpectationVerdict | null;
   logs: Logs;
+  agent: AgentSession;
 }

@@ -1,14 +1,15 @@
 /**
  * One job's life: get the device's session, run the suite through the agent,
- * and turn whatever happened into exactly one result record. This function
- * never throws: a dead device becomes an infra_error record, so the
- * scheduler's other devices carry on.
+ * let harness/run/outcome.ts decide how it ended, and write exactly one
+ * result record. This function never throws: a dead device becomes an
+ * infra_error record, so the scheduler's other devices carry on.
  */
-import { runOnDevice, type AgentRun } from '../agent/client.ts';
+import { runOnDevice, type AgentEnding, type AgentRun, type HarnessStage } from '../agent/client.ts';
 import { snapshotDevice, type Device } from '../inventory/device.ts';
-import { RECORD_SCHEMA, type ExpectationVerdict, type Outcome, type ResultRecord } from '../results/record.ts';
+import { RECORD_SCHEMA, type ExpectationVerdict, type ResultRecord } from '../results/record.ts';
 import type { Transport } from '../transport/transport.ts';
 import type { RunObserver } from './events.ts';
+import { decideOutcome, type ControllerAbort } from './outcome.ts';
 import type { Job } from './plan.ts';
 import { probeScript } from '../suite/probe.ts';
 import type { Suite } from '../suite/suite.ts';
@@ -23,25 +24,36 @@ export interface JobContext {
   observe: RunObserver;
 }
 
+/** Slack beyond the agent's own deadline before the controller gives up on a silent device. */
+const BACKSTOP_SLACK_MS = 30_000;
+
 export async function executeJob(job: Job<Suite>, runSignal: AbortSignal, ctx: JobContext): Promise<ResultRecord> {
   const { device, suite } = job;
-  const queuedAt = new Date();
+  const queuedAt = new Date().toISOString();
   const started = Date.now();
   const deadlineMs = device.timeouts.jobMs ?? suite.timeoutMs;
-  let connectMs: number | null = null;
-  const base = blankRecord(ctx.runId, job.id, suite.name, device, queuedAt.toISOString());
   ctx.observe({ kind: 'job-start', device: device.name, jobId: job.id });
-  let record: ResultRecord;
+
+  let connectedAt: number | null = null;
+  let bootMs: number | null = null;
+  let consoleExcerpt: string | null = null;
+  let run: AgentRun | null = null;
+  let ending: AgentEnding;
+  // The agent enforces the deadline on the device; this backstop only fires if the device stops answering.
+  let backstop: AbortSignal | null = null;
+  let stage: HarnessStage = 'connect';
   try {
     const transport = ctx.transportFor(device);
     ctx.observe({ kind: 'device', device: device.name, state: 'connecting' });
+    const bootBefore = transport.boot;
     await transport.connect(AbortSignal.any([runSignal, AbortSignal.timeout(device.timeouts.connectMs + device.timeouts.bootMs)]));
-    connectMs = Date.now() - started;
-    const consoleMark = transport.console?.mark();
-    // The agent enforces the deadline on the device; this backstop only fires if the device stops answering.
-    const jobSignal = AbortSignal.any([runSignal, AbortSignal.timeout(deadlineMs + device.timeouts.connectMs + 30_000)]);
+    connectedAt = Date.now();
+    if (transport.boot !== null && transport.boot !== bootBefore) bootMs = transport.boot.readyMs;
+    const consoleMark = transport.console?.mark() ?? null;
+    stage = 'lost';
+    backstop = AbortSignal.timeout(deadlineMs + device.timeouts.connectMs + BACKSTOP_SLACK_MS);
     ctx.observe({ kind: 'device', device: device.name, state: 'running', detail: job.id });
-    const run = await runOnDevice(
+    run = await runOnDevice(
       transport,
       {
         runId: ctx.runId,
@@ -59,74 +71,71 @@ export async function executeJob(job: Job<Suite>, runSignal: AbortSignal, ctx: J
         // A capped host only stands in for a Pi; its facts must say so.
         ...(device.transport === 'local' ? { standIn: `local host capped at ${device.capMb ?? 'no'} MB, standing in for a ${device.model}` } : {}),
       },
-      jobSignal,
+      AbortSignal.any([runSignal, backstop]),
       (event) => {
         if (event.type === 'phase') ctx.observe({ kind: 'phase', device: device.name, jobId: job.id, phase: event.name });
       },
     );
-    record = fromAgentRun(base, run);
-    record.logs.console = consoleMark === undefined ? null : (transport.console?.since(consoleMark) ?? null);
+    ending = run.ending;
+    if (consoleMark !== null) consoleExcerpt = transport.console?.since(consoleMark) ?? null;
   } catch (err) {
-    record = infraRecord(base, err, runSignal);
+    ending = { kind: 'harness_failure', stage, detail: err instanceof Error ? err.message : String(err) };
   }
   const ended = Date.now();
-  record.timing = { ...record.timing, startedAt: new Date(started).toISOString(), endedAt: new Date(ended).toISOString(), wallMs: ended - started, connectMs };
+  const decided = decideOutcome({
+    ending,
+    abort: abortOf(runSignal, backstop),
+    deadlineMs,
+    reattached: run?.reattached ?? 0,
+  });
+  const record: ResultRecord = {
+    schema: RECORD_SCHEMA,
+    runId: ctx.runId,
+    jobId: job.id,
+    suite: suite.name,
+    device: snapshotDevice(device),
+    ...decided,
+    unavailable: run?.unavailable ?? [],
+    exit: run?.exit ?? { code: null, signal: null },
+    timing: {
+      queuedAt,
+      startedAt: new Date(started).toISOString(),
+      endedAt: new Date(ended).toISOString(),
+      wallMs: ended - (connectedAt ?? ended),
+      connectMs: (connectedAt ?? ended) - started,
+      bootMs,
+      deployMs: run?.timing.deployMs ?? null,
+      payloadMs: run?.timing.payloadMs ?? null,
+    },
+    memory: run?.memory ?? { peakRssKb: null, peakMethod: null, peakAnonKb: null, sampledPeakRssKb: null, cgroupPeakKb: null, minAvailKb: null, sampleIntervalMs: 0, samples: [] },
+    phases: run?.phases ?? [],
+    facts: run?.facts ?? null,
+    values: run?.values ?? {},
+    probe: run?.probe ?? null,
+    expectation: null,
+    logs: {
+      stdoutTail: run?.logs.stdoutTail ?? '',
+      stderrTail: run?.logs.stderrTail ?? '',
+      output: run?.logs.output ?? null,
+      truncated: run?.logs.truncated ?? false,
+      console: consoleExcerpt,
+      kernelOomLines: run?.logs.kernelOomLines ?? [],
+    },
+    agent: { payloadPid: run?.pid ?? null, reattached: run?.reattached ?? 0, leftPids: run?.left ?? [] },
+  };
   record.expectation = ctx.judge(suite.name, record);
   ctx.observe({ kind: 'job-end', device: device.name, jobId: job.id, outcome: record.outcome, reason: record.reason, wallMs: record.timing.wallMs, peakRssKb: record.memory.peakRssKb });
   ctx.observe({ kind: 'device', device: device.name, state: 'idle' });
   return record;
 }
 
-function fromAgentRun(base: ResultRecord, run: AgentRun): ResultRecord {
-  return {
-    ...base,
-    outcome: run.outcome,
-    reason: run.reason,
-    evidence: run.evidence,
-    unavailable: run.unavailable,
-    thrashing: run.thrashing,
-    exit: run.exit,
-    memory: run.memory,
-    phases: run.phases,
-    facts: run.facts,
-    values: run.values,
-    probe: run.probe,
-    logs: { ...base.logs, ...run.logs },
-    timing: { ...base.timing, deployMs: run.timing.deployMs, payloadMs: run.timing.payloadMs },
-  };
+/** Who stopped the job from the controller's side: an interrupt wins, since it stops everything. */
+function abortOf(runSignal: AbortSignal, backstop: AbortSignal | null): ControllerAbort | null {
+  if (runSignal.aborted) return { cause: 'interrupt', detail: describe(runSignal.reason) };
+  if (backstop?.aborted) return { cause: 'deadline', detail: 'the device stopped answering past the job deadline' };
+  return null;
 }
 
-function infraRecord(base: ResultRecord, err: unknown, runSignal: AbortSignal): ResultRecord {
-  const message = err instanceof Error ? err.message : String(err);
-  const interrupted = runSignal.aborted;
-  return {
-    ...base,
-    outcome: 'infra_error' satisfies Outcome,
-    reason: interrupted ? `interrupted: ${String(runSignal.reason instanceof Error ? runSignal.reason.message : runSignal.reason)}` : message,
-    evidence: [{ source: 'transport', detail: message }],
-  };
-}
-
-function blankRecord(runId: string, jobId: string, suite: string, device: Device, queuedAt: string): ResultRecord {
-  return {
-    schema: RECORD_SCHEMA,
-    runId,
-    jobId,
-    suite,
-    device: snapshotDevice(device),
-    outcome: 'infra_error',
-    reason: '',
-    evidence: [],
-    unavailable: [],
-    thrashing: false,
-    exit: { code: null, signal: null },
-    timing: { queuedAt, startedAt: queuedAt, endedAt: queuedAt, wallMs: 0, connectMs: null, deployMs: null, payloadMs: null },
-    memory: { peakRssKb: null, peakMethod: null, peakAnonKb: null, sampledPeakRssKb: null, cgroupPeakKb: null, minAvailKb: null, sampleIntervalMs: 0, samples: [] },
-    phases: [],
-    facts: null,
-    values: {},
-    probe: null,
-    expectation: null,
-    logs: { stdoutTail: '', stderrTail: '', console: null, kernelOomLines: [] },
-  };
+function describe(reason: unknown): string {
+  return reason instanceof Error ? reason.message : String(reason ?? 'aborted');
 }

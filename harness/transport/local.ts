@@ -26,6 +26,9 @@ export class CgroupError extends Error {
 }
 
 export class LocalTransport implements Transport {
+  /** This host: no serial console, and nothing for the harness to boot. */
+  readonly console = null;
+  readonly boot = null;
   readonly describe: string;
   private cgroup: MemoryCgroup | null = null;
   private connecting: Promise<void> | null = null;

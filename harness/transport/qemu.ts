@@ -9,7 +9,7 @@ import { resolveVmConfig, type VmConfig } from './qemu/config.ts';
 import { startVm, type BootInfo } from './qemu/start.ts';
 import type { QemuVm } from './qemu/vm.ts';
 import { SshTransport } from './ssh.ts';
-import { TransportError, type ExecOptions, type ExecResult, type Transport } from './transport.ts';
+import { TransportError, type ExecOptions, type ExecResult, type SerialConsole, type Transport } from './transport.ts';
 
 export interface QemuTransportOptions {
   /** Restore a saved state instead of booting (made on first use). Default true. */
@@ -125,14 +125,14 @@ export class QemuTransport implements Transport {
     return this.connected().mkdir(remotePath, mode);
   }
 
-  /** A console position; pass it to consoleSince() after a job for that job's excerpt. */
-  consoleMark(): number {
-    return this.vm?.console.mark() ?? 0;
-  }
-
-  consoleSince(mark: number): string {
-    return this.vm?.console.since(mark) ?? '';
-  }
+  /**
+   * The serial console of the VM this transport runs. Marks are positions in
+   * the VM's whole console log; before a boot there is nothing to read.
+   */
+  readonly console: SerialConsole = {
+    mark: () => this.vm?.console.mark() ?? 0,
+    since: (mark) => this.vm?.console.since(mark) ?? '',
+  };
 
   consoleTail(chars = 4000): string {
     return this.vm?.console.tail(chars) ?? '';

@@ -29,6 +29,9 @@ export interface SshOptions {
 const KEEP_BYTES = 1 << 20;
 
 export class SshTransport implements Transport {
+  /** Reached over the network: no serial console, and nothing for the harness to boot. */
+  readonly console = null;
+  readonly boot = null;
   readonly describe: string;
   private client: ssh2.Client | null = null;
   private sftpSession: Promise<SFTPWrapper> | null = null;

@@ -40,14 +40,30 @@ export interface Transport {
   mkdir(remotePath: string, mode?: number): Promise<void>;
   /** Close the connection. Safe to call twice. */
   close(): Promise<void>;
-  /** Devices with a serial console (QEMU) expose it, so each job can attach its excerpt. */
-  readonly console?: ConsoleLog;
+  /**
+   * The device's serial console, or null where it has none (ssh, local).
+   * Required, so a transport without a console says so rather than silently
+   * leaving every job without its excerpt.
+   */
+  readonly console: SerialConsole | null;
+  /**
+   * The last boot this transport performed (QEMU: cold boot or warm start),
+   * or null where the harness boots nothing. A new object per boot, so a job
+   * can tell whether its own connect() booted the device.
+   */
+  readonly boot: BootReport | null;
 }
 
 /** A growing console log; a job takes a mark at its start and reads what came after. */
-export interface ConsoleLog {
+export interface SerialConsole {
   mark(): number;
   since(mark: number): string;
+}
+
+export interface BootReport {
+  mode: 'warm' | 'cold';
+  /** Launch until the device answered. */
+  readyMs: number;
 }
 
 /** A transport failure: the harness could not do its job. Becomes `infra_error`. */
