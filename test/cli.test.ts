@@ -49,6 +49,13 @@ t.test('configuration and usage errors exit 2 with positions', async (t) => {
   const r = await hil(['run', '-i', broken]);
   t.equal(r.code, 2);
   t.match(r.stderr, /devices\.yaml:3:16: unknown transport/);
+  // A syntax error is shown at the unclosed `[` (5:11), not where the parser gave up (6:1).
+  const unclosed = join(t.testdir(), 'devices.yaml');
+  writeFileSync(unclosed, 'devices:\n  - name: cap-a\n    transport: local\n    ram_mb: 512\n    tags: [tiny, nightly\narch: amd64\n');
+  const syntax = await hil(['run', '-i', unclosed]);
+  t.equal(syntax.code, 2);
+  t.match(syntax.stderr, /devices\.yaml:5:11: invalid YAML: `\[` \(a flow sequence\) opened here is never closed\n\s+got: "    tags: \[tiny, nightly"/);
+  t.notMatch(syntax.stderr, /devices\.yaml:6:1:/);
   const good = inventory(t.testdir(), LOCAL);
   const usage = [
     [['run', '-i', good, '--shard', '3/2'], /--shard[\s\S]*"i\/n"/],

@@ -88,7 +88,7 @@ devices:
 });
 
 t.test('ten kinds of bad input, each positioned with value and what is allowed', async (t) => {
-  t.test('bad YAML', async (t) => one(t, 'devices:\n  - name: [unclosed\n', { line: 3, col: 1, message: /invalid YAML/ }));
+  t.test('bad YAML, at the unclosed bracket', async (t) => one(t, 'devices:\n  - name: [unclosed\n', { line: 2, col: 11, message: /invalid YAML: `\[` .* never closed/, allowed: /`\]`/ }));
   t.test('empty file', async (t) => one(t, '\n# nothing\n', { line: 1, col: 1, message: /inventory is empty/, allowed: /devices/ }));
   t.test('duplicate names', async (t) =>
     one(t, good('', `  - name: pi4\n    transport: local\n    ram_mb: 512\n    arch: amd64\n`), { line: 10, col: 11, message: /duplicate device name `pi4` \(first defined at devices.yaml:2:11\)/ }));
@@ -181,6 +181,50 @@ t.test('a password typed where its variable name belongs is never echoed', async
   t.equal(ds.length, 1);
   t.match(ds[0]?.allowed ?? '', /NAME of an environment variable/);
   t.notMatch(JSON.stringify(ds), /s3cr3t/);
+});
+
+t.test('YAML syntax errors are reported at the mistake, not where the parser gave up', async (t) => {
+  // The parser notices the unclosed `[` of line 5 only at 6:1.
+  const unclosedBracket = `devices:
+  - name: pi4
+    transport: local
+    ram_mb: 512
+    tags: [rack-a, nightly
+arch: amd64
+`;
+  const ds = problems(t, unclosedBracket);
+  t.same(ds.map((d) => `${d.line}:${d.col}`), ['5:11'], 'one diagnostic, at the `[`');
+  t.match(ds[0], { file: 'devices.yaml', message: /invalid YAML: `\[` \(a flow sequence\) opened here is never closed/, value: '"    tags: [rack-a, nightly"', allowed: 'a closing `]`', hint: /read on to 6:1/ });
+
+  // Indented follow-on lines: the parser then also trips over `transport: local` as a
+  // multi-line key; those are consequences of the same `[` and are not reported.
+  const swallowed = `devices:
+  - name: pi4
+    tags: [rack-a, nightly
+    transport: local
+    ram_mb: 512
+`;
+  t.same(problems(t, swallowed).map((d) => `${d.line}:${d.col} ${d.message}`), ['3:11 invalid YAML: `[` (a flow sequence) opened here is never closed']);
+
+  const unclosedQuote = `devices:
+  - name: "pi4
+    transport: local
+`;
+  t.same(problems(t, unclosedQuote).map((d) => `${d.line}:${d.col} ${d.message}`), ['2:11 invalid YAML: the quote " opened here is never closed']);
+
+  const unclosedBrace = 'defaults: { transport: local, ram_mb: 512\ndevices:\n  - name: a\n';
+  t.same(problems(t, unclosedBrace).map((d) => `${d.line}:${d.col}`), ['1:11']);
+
+  // A mistake of its own after the unclosed bracket is still reported, where it is.
+  const two = `devices:
+  - name: pi4
+    tags: [rack-a
+  - { name: b, name: c }
+`;
+  t.same(problems(t, two).map((d) => `${d.line}:${d.col} ${d.message}`), [
+    '3:11 invalid YAML: `[` (a flow sequence) opened here is never closed',
+    '4:16 invalid YAML: Map keys must be unique',
+  ]);
 });
 
 t.test('duplicate keys are positioned YAML errors', async (t) => {

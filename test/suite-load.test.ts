@@ -92,6 +92,20 @@ t.test('YAML syntax errors and missing keys are positioned too', async (t) => {
   t.same(missing.sort(), ['missing required key `description`', 'missing required key `expectations`', 'missing required key `probe`', 'missing required key `timeout`']);
 });
 
+t.test('a YAML syntax error in suite.yaml is reported at the mistake, not where the parser gave up', async (t) => {
+  // The unclosed `[` is on line 3; the parser only notices at 4:1.
+  const text = 'description: planted\ntimeout: 60s\nphases: [import, fit\nprobe: {}\nexpectations: []\n';
+  const dir = t.testdir({ planted: { 'suite.yaml': text, 'main.py': '' } });
+  const err = t.throws(() => loadSuites(dir)) as ConfigError;
+  t.type(err, ConfigError);
+  t.same(err.diagnostics.map((d) => `${d.line}:${d.col} ${d.message}`), ['3:9 invalid YAML: `[` (a flow sequence) opened here is never closed']);
+  t.match(err.diagnostics[0], { file: /planted\/suite\.yaml$/, value: '"phases: [import, fit"', allowed: 'a closing `]`', hint: /read on to 4:1/ });
+  t.match(err.message, /planted\/suite\.yaml:3:9: invalid YAML/);
+
+  const quote = diagnosticsOf(t, 'description: "planted\ntimeout: 60s\nprobe: {}\n', join(dir, 'planted'));
+  t.same(quote.map((d) => `${d.line}:${d.col} ${d.message}`), ['1:14 invalid YAML: the quote " opened here is never closed']);
+});
+
 t.test('loadSuites gathers the problems of every suite into one ConfigError', async (t) => {
   const dir = t.testdir({
     a: { 'suite.yaml': 'description: a\ntimeout: 1m\nprobe: {}\nexpectations: [{allow: [passd], claim: c}]\n', 'main.py': '' },
