@@ -1,6 +1,6 @@
 /** The event protocol's parser and the byte-offset line splitter re-attaching relies on. */
 import t from 'tap';
-import { LineSplitter, parseEvent, ProtocolError } from '../harness/agent/protocol.ts';
+import { LineSplitter, parseEvent, ProtocolError, toFacts } from '../harness/agent/protocol.ts';
 import { downsample, workdirOf } from '../harness/agent/client.ts';
 import type { MemorySample } from '../harness/results/record.ts';
 
@@ -12,11 +12,49 @@ t.test('valid events parse into typed values', async (t) => {
   const end = parseEvent('{"type":"end","unavailable":[{"source":"dmesg","why":"restricted"}],"values":{},"started":false,"probe":{"ok":false,"message":"no tf"}}');
   t.equal(end.type, 'end');
   if (end.type === 'end') {
-    t.same(end.probe, { ok: false, message: 'no tf' });
+    t.same(end.probe, { ok: false, message: 'no tf', killedBy: null }, 'a probe without killedBy ended by itself');
     t.same(end.unavailable, [{ source: 'dmesg', why: 'restricted' }]);
     t.equal(end.memory, null);
     t.same(end.phases, []);
+    t.equal(end.killedAtMs, null);
+    t.equal(end.output, null, 'no output accounting when the payload never started');
   }
+});
+
+t.test('kill and output facts parse', async (t) => {
+  const probe = parseEvent('{"type":"probe","ok":false,"message":"probe did not finish","killedBy":"deadline"}');
+  t.same(probe, { type: 'probe', ok: false, message: 'probe did not finish', killedBy: 'deadline' });
+  const end = parseEvent(
+    '{"type":"end","unavailable":[],"values":{},"started":true,"probe":{"ok":false,"message":"m","killedBy":"controller"},' +
+      '"killedBy":"deadline","killedAtMs":1480,"output":{"stdout":{"written":300000000,"kept":8192},"stderr":{"written":10,"kept":10}}}',
+  );
+  t.equal(end.type, 'end');
+  if (end.type === 'end') {
+    t.equal(end.probe?.killedBy, 'controller');
+    t.equal(end.killedBy, 'deadline');
+    t.equal(end.killedAtMs, 1480);
+    t.same(end.output, { stdout: { written: 300_000_000, kept: 8192 }, stderr: { written: 10, kept: 10 } });
+  }
+  t.throws(() => parseEvent('{"type":"probe","ok":false,"message":"m","killedBy":"oom"}'), /killedBy/);
+  t.throws(() => parseEvent('{"type":"end","killedAtMs":"soon"}'), /killedAtMs/);
+  t.throws(() => parseEvent('{"type":"end","output":{"stdout":{"written":1,"kept":1}}}'), /stderr/);
+});
+
+t.test('facts carry the memory cap; the facts command is validated the same way', async (t) => {
+  const versions = { python: '3.11.2', numpy: 'absent', tensorflow: 'absent', tflite_runtime: 'absent', ai_edge_litert: 'absent', pyarmnn: 'absent' };
+  const raw = {
+    model: null, machine: 'x86_64', longBit: 64, dpkgArch: 'amd64', kernel: '6.1.0', ramMb: 24000, swapMb: 0, pageSize: 4096,
+    memoryCgroup: 'v2', memoryLimitMb: 512, memoryLimitFreeMb: 500, dmesgRestrict: 0, cpuModel: null, throttled: null,
+    emulated: true, emulation: 'local capped host', versions,
+  };
+  const f = toFacts(raw);
+  t.equal(f.memoryLimitMb, 512);
+  t.equal(f.memoryLimitFreeMb, 500);
+  const uncapped = toFacts({ ...raw, memoryLimitMb: null, memoryLimitFreeMb: undefined });
+  t.equal(uncapped.memoryLimitMb, null);
+  t.equal(uncapped.memoryLimitFreeMb, null);
+  t.throws(() => toFacts({ ...raw, memoryLimitMb: '512M' }), /memoryLimitMb/);
+  t.throws(() => toFacts([raw]), /JSON object/);
 });
 
 t.test('invalid events are refused with the field named', async (t) => {

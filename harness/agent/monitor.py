@@ -28,9 +28,11 @@ PROTOCOL = 1
 STATE = ".hil"
 TAIL_BYTES = 8192
 LOG_CAP = 16 * 1024 * 1024
+# `monitor.py kill` writes this file (the wall time in it), then kills the payload's group.
+KILL_MARKER = "kill-requested"
 # Window before the deadline over which fault rate and PSI are judged.
 PRESSURE_WINDOW_MS = 5000
-# VmHWM, fault counters and PSI are read at most this often (see Worker.sample).
+# VmHWM, fault counters and PSI are read at most this often (see TreeSampler.sample).
 SLOW_MS = 200
 
 # The launcher is a fresh, small interpreter (-S: no site). It forks the
@@ -70,12 +72,17 @@ def mono_ms():
     return time.monotonic() * 1000.0
 
 
-def read_text(path):
+def read_bytes(path):
     try:
         with open(path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
+            return f.read()
     except OSError:
         return None
+
+
+def read_text(path):
+    data = read_bytes(path)
+    return data.decode("utf-8", "replace") if data is not None else None
 
 
 def run_cmd(argv, timeout=5.0):
@@ -125,36 +132,58 @@ def open_or_none(path):
     except OSError:
         return None
 
+def number_after(buf, key):
+    """The integer after `key` at the start of a line of `buf`, None if absent.
 
-def field_kb(data, key):
-    """`Key:   1234 kB` from a /proc status-like buffer, in KiB."""
-    i = data.find(key)
-    if i < 0:
-        return None
-    j = i + len(key)
-    m = re.match(rb"[:\s]+(\d+)", data[j:j + 40])
-    return int(m.group(1)) if m else None
-
-
-def kb_after(buf, key):
-    """The integer after `key` (e.g. b"VmHWM:" in "VmHWM:   1234 kB"), 0 if absent."""
-    i = buf.find(key)
-    if i < 0:
-        return 0
-    i += len(key)
-    j = i
+    The one parser for every "key value" source: /proc/meminfo and status
+    ("VmHWM:   1234 kB"), /proc/vmstat and the cgroup event files
+    ("oom_kill 3"). The key carries its separator (b"VmHWM:", b"oom_kill "),
+    so b"oom_kill " never matches "oom_kill_disable". bytes.find, not a regex:
+    it runs on the sampling path."""
+    if buf.startswith(key):
+        i = len(key)
+    else:
+        i = buf.find(b"\n" + key)
+        if i < 0:
+            return None
+        i += 1 + len(key)
     n = len(buf)
-    while j < n and buf[j] in b" \t":
+    while i < n and buf[i] in (32, 9):
+        i += 1
+    j = i
+    while j < n and 48 <= buf[j] <= 57:
         j += 1
-    k = j
-    while k < n and 48 <= buf[k] <= 57:
-        k += 1
-    return int(buf[j:k]) if k > j else 0
+    return int(buf[i:j]) if j > i else None
 
 
-def vmstat_field(data, key):
-    m = re.search(rb"(?:^|\n)" + key + rb" (\d+)", data)
-    return int(m.group(1)) if m else None
+def stat_fields(stat):
+    """The fields of /proc/PID/stat after the command name (state, ppid, pgrp,
+    ...). The name may hold spaces and parentheses: split after the last ')'."""
+    return stat[stat.rfind(b")") + 1:].split()
+
+
+def proc_stat(pid):
+    """stat_fields of process `pid`, None once it is gone."""
+    data = read_bytes("/proc/%d/stat" % pid)
+    return stat_fields(data) if data else None
+
+
+def scan_proc():
+    """(pid, stat fields) of every process: the agent's one walk over /proc."""
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return
+    for name in names:
+        if name.isdigit():
+            f = proc_stat(int(name))
+            if f and len(f) > 2:
+                yield int(name), f
+
+
+def alive(pid):
+    f = proc_stat(pid)
+    return bool(f) and f[0] not in (b"Z", b"X")
 
 
 # ---------------------------------------------------------------- cgroups
@@ -226,14 +255,42 @@ def memory_cgroup_kind():
 
 
 def cgroup_oom_kills(kind, d):
+    """The kernel's count of OOM kills inside memory cgroup `d`."""
+    data = read_bytes(os.path.join(d, "memory.events" if kind == "v2" else "memory.oom_control"))
+    return number_after(data, b"oom_kill ") if data is not None else None
+
+
+def memory_limit(ram_bytes):
+    """(limit, free under it) in MiB for the memory cgroup this process runs
+    in; (None, None) when nothing caps it below `ram_bytes`. The tightest limit
+    on the way up to the hierarchy's root binds (a container's cap holds for a
+    child group that sets none), and free is that group's limit minus its usage."""
+    kind, d = find_memcg()
+    if kind is None:
+        return None, None
     if kind == "v2":
-        text = read_text(os.path.join(d, "memory.events"))
+        limit_file, usage_file = "memory.max", "memory.current"
     else:
-        text = read_text(os.path.join(d, "memory.oom_control"))
-    if text is None:
-        return None
-    m = re.search(r"(?m)^oom_kill (\d+)", text)
-    return int(m.group(1)) if m else None
+        limit_file, usage_file = "memory.limit_in_bytes", "memory.usage_in_bytes"
+    # v2 says "max" for no limit and v1 a number near 2**63: both are no cap.
+    ceiling = ram_bytes or (1 << 60)
+    best = None
+    while True:
+        text = read_text(os.path.join(d, limit_file))
+        if text is None:
+            break  # above the hierarchy's root
+        text = text.strip()
+        if text.isdigit() and int(text) < ceiling and (best is None or int(text) < best[0]):
+            best = (int(text), d)
+        parent = os.path.dirname(d)
+        if parent == d:
+            break
+        d = parent
+    if best is None:
+        return None, None
+    used = (read_text(os.path.join(best[1], usage_file)) or "").strip()
+    free = best[0] - int(used) if used.isdigit() else best[0]
+    return best[0] >> 20, max(0, free) >> 20
 
 
 # ---------------------------------------------------------------- facts
@@ -311,7 +368,9 @@ def detect_emulation():
 
 def gather_facts(standin=None):
     u = os.uname()
-    meminfo = (read_text("/proc/meminfo") or "").encode()
+    meminfo = read_bytes("/proc/meminfo") or b""
+    ram_kb = number_after(meminfo, b"MemTotal:") or 0
+    limit_mb, limit_free_mb = memory_limit(ram_kb * 1024)
     model = read_text("/proc/device-tree/model")
     model = model.replace("\0", "").strip() if model else None
     rc, out, _ = run_cmd(["getconf", "LONG_BIT"])
@@ -343,10 +402,12 @@ def gather_facts(standin=None):
         "longBit": long_bit,
         "dpkgArch": dpkg,
         "kernel": u.release,
-        "ramMb": (field_kb(meminfo, b"MemTotal") or 0) // 1024,
-        "swapMb": (field_kb(meminfo, b"SwapTotal") or 0) // 1024,
+        "ramMb": ram_kb // 1024,
+        "swapMb": (number_after(meminfo, b"SwapTotal:") or 0) // 1024,
         "pageSize": os.sysconf("SC_PAGE_SIZE"),
         "memoryCgroup": memory_cgroup_kind(),
+        "memoryLimitMb": limit_mb,
+        "memoryLimitFreeMb": limit_free_mb,
         "dmesgRestrict": int(dr) if dr.isdigit() else None,
         "cpuModel": cpu,
         "throttled": throttled,
@@ -391,80 +452,97 @@ def kernel_oom_lines(pids, since_uptime, since_epoch, unavailable):
     return pick(out.splitlines(), False), "journalctl"
 
 
-# ---------------------------------------------------------------- worker
+# ---------------------------------------------------------------- the job
+#
+# One `monitor.py start` is a Job: it emits hello and facts, runs the probe,
+# then a PayloadRunner, and ends with end_event(). The runner's parts: the
+# EventLog the events go to, the SystemSources and the TreeSampler that
+# measure memory, the Markers the payload prints and an OutputStream per
+# stream. The agent records facts (what ended the payload, who killed it and
+# when); the controller alone decides the outcome from them.
 
-class Worker(object):
-    def __init__(self, a):
-        self.a = a
-        self.wd = os.path.abspath(a.workdir)
-        self.st = os.path.join(self.wd, STATE)
-        self.ev = os.open(os.path.join(self.st, "events.jsonl"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        self.interval = max(5.0, float(a.interval_ms))
-        self.unavailable = []
-        self.samples = 0
-        self.pid = None
-        self.t_start = None  # monotonic ms when the payload started
-        self.exit = None
-        self.deadline_fired = False
-        self.killed_by = None
-        self.kill_marker = os.path.join(self.st, "kill-requested")
-        self.phases = []
-        self.cur_phase = None
-        self.values = {}
-        self.tails = {1: bytearray(), 2: bytearray()}
-        self.partial = bytearray()
-        self.history = []  # (t, tree majflt, sys majflt, psi) for the pressure window
-        self.pidfiles = {}
-        self.tree = set()
-        self.children_ok = os.path.exists("/proc/self/task/%d/children" % os.getpid())
-        self.peak = {"rss": 0, "anon": 0, "hwm": 0, "minAvail": None, "cg": 0}
-        self.last_hwm = 0
-        self.prev = None
-        self.rates = (0, 0, None)
-        self.emitted = 0  # sample events written, so a reader can check it lost none
-        self.tree_hwm = 0
-        self.pending = []
-        self.sysmem = (0, 0)
-        self.slow_t = -SLOW_MS
-        self.page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
+class EventLog(object):
+    """events.jsonl, append-only and in whole lines: a controller re-attaches
+    by byte offset into it, so nothing is ever rewritten or reordered."""
+
+    def __init__(self, path):
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self.pending = []  # sample lines not yet written
+        self.samples = 0  # sample events written or pending, so a reader can check it lost none
 
     def emit(self, obj):
         self.write((json.dumps(obj, separators=(",", ":")) + "\n").encode())
 
+    def add_sample(self, line):
+        # Written in batches (fewer syscalls), and always before any later event, so the file stays in time order.
+        self.pending.append(line)
+        self.samples += 1
+
+    def flush(self):
+        self.write(b"")
+
     def write(self, data):
-        if self.pending:  # samples first: the file stays in time order
+        if self.pending:
             data = "".join(self.pending).encode() + data
             del self.pending[:]
         while data:
-            n = os.write(self.ev, data)
+            n = os.write(self.fd, data)
             data = data[n:]
 
+
+class PayloadClock(object):
+    """Event times are ms since the payload started."""
+
+    def __init__(self):
+        self.t0 = None  # monotonic ms at the start
+        self.epoch = None  # wall-clock s at the start, to place other processes' time stamps
+
+    def start(self):
+        self.t0 = mono_ms()
+        self.epoch = time.time()
+
     def rel(self):
-        return int(round(mono_ms() - self.t_start)) if self.t_start is not None else 0
+        return int(round(mono_ms() - self.t0)) if self.t0 is not None else 0
 
-    # --- system sources, opened once
+    def rel_epoch(self, epoch):
+        """A wall-clock instant written by another process, in payload ms."""
+        return int(round((epoch - self.epoch) * 1000)) if self.epoch is not None else 0
 
-    def open_sources(self):
+
+class SystemSources(object):
+    """Machine-wide and memory-cgroup files, opened once just before the
+    payload starts; the OOM counters read then are the baseline for after."""
+
+    def __init__(self, unavailable):
         self.meminfo = open_or_none("/proc/meminfo")
         self.vmstat = open_or_none("/proc/vmstat")
-        self.cg_kind, d = find_memcg()
-        self.cg_dir = d if self.cg_kind else None
+        kind, d = find_memcg()
+        self.cg_kind = kind
+        self.cg_dir = d if kind else None
         self.cg_usage = None
         self.cg_peak_fd = None
         self.cg_peak_reset = False
         self.psi = None
-        self.psi_scope = "system"
-        if self.cg_kind == "v2":  # the job's own pressure beats a shared machine's
-            self.psi = open_or_none(os.path.join(self.cg_dir, "memory.pressure"))
-            self.psi_scope = "cgroup"
+        self.psi_scope = None
+        if kind == "v2":  # the job's own pressure beats a shared machine's
+            self.psi = open_or_none(os.path.join(d, "memory.pressure"))
+            self.psi_scope = "cgroup" if self.psi else None
         if self.psi is None:
             self.psi = open_or_none("/proc/pressure/memory")
-            self.psi_scope = "system"
+            self.psi_scope = "system" if self.psi else None
         if self.psi is None:
-            self.unavailable.append({"source": "psi", "why": "no /proc/pressure/memory (kernel without PSI or psi=0)"})
-        if self.cg_kind is None:
-            self.unavailable.append({"source": "cgroup", "why": d})
-        elif self.cg_kind == "v2":
+            unavailable.append({"source": "psi", "why": "no /proc/pressure/memory (kernel without PSI or psi=0)"})
+        if kind is None:
+            unavailable.append({"source": "cgroup", "why": d})
+        else:
+            self.open_cgroup(kind, d)
+        self.oom_before = self.vmstat_oom_kills()
+        if self.oom_before is None:
+            unavailable.append({"source": "vmstat_oom_kill", "why": "/proc/vmstat has no oom_kill (kernel < 4.13)"})
+        self.cg_oom_before = self.cgroup_oom_kills()
+
+    def open_cgroup(self, kind, d):
+        if kind == "v2":
             self.cg_usage = open_or_none(os.path.join(d, "memory.current"))
             try:  # kernel 6.12+: writing memory.peak resets it for this fd
                 self.cg_peak_fd = os.open(os.path.join(d, "memory.peak"), os.O_RDWR)
@@ -480,13 +558,44 @@ class Worker(object):
                 self.cg_peak_reset = True
             except OSError:
                 pass
-        vm = self.vmstat.read() if self.vmstat else b""
-        self.oom_before = vmstat_field(vm, b"oom_kill")
-        if self.oom_before is None:
-            self.unavailable.append({"source": "vmstat_oom_kill", "why": "/proc/vmstat has no oom_kill (kernel < 4.13)"})
-        self.cg_oom_before = cgroup_oom_kills(self.cg_kind, self.cg_dir) if self.cg_kind else None
 
-    def cgroup_peak_kb(self):
+    def vmstat_oom_kills(self):
+        return number_after(self.vmstat.read(), b"oom_kill ") if self.vmstat else None
+
+    def cgroup_oom_kills(self):
+        return cgroup_oom_kills(self.cg_kind, self.cg_dir) if self.cg_kind else None
+
+    def avail_swap_kb(self):
+        """(MemAvailable, swap in use), KiB."""
+        mi = self.meminfo.read() if self.meminfo else b""
+        swap = (number_after(mi, b"SwapTotal:") or 0) - (number_after(mi, b"SwapFree:") or 0)
+        return number_after(mi, b"MemAvailable:") or 0, swap
+
+    def sys_majflt(self):
+        return (number_after(self.vmstat.read(), b"pgmajfault ") or 0) if self.vmstat else 0
+
+    def psi_some10(self):
+        if not self.psi:
+            return None
+        buf = self.psi.read()
+        i = buf.find(b"avg10=")
+        if i < 0:
+            return None
+        try:
+            return float(buf[i + 6:buf.find(b" ", i)])
+        except ValueError:
+            return None
+
+    def cgroup_kb(self):
+        if not self.cg_usage:
+            return None
+        try:
+            return int(self.cg_usage.read()) // 1024
+        except (OSError, ValueError):
+            return None
+
+    def cgroup_peak_kb(self, sampled):
+        """The kernel's cgroup peak where it was reset at the start, else the sampled one."""
         if not self.cg_kind:
             return None
         if self.cg_peak_reset:
@@ -496,13 +605,40 @@ class Worker(object):
                 return int(read_text(os.path.join(self.cg_dir, "memory.max_usage_in_bytes")).strip()) // 1024
             except (OSError, ValueError, AttributeError):
                 pass
-        return self.peak["cg"] or None
+        return sampled or None
 
-    # --- the payload's process tree
+
+class TreeSampler(object):
+    """The memory of the payload's process tree, sampled from /proc: the
+    timeline (sample events), the peaks, and the fault rates and PSI behind
+    `pressure`."""
+
+    def __init__(self, log, sources, clock, interval):
+        self.log = log
+        self.src = sources
+        self.clock = clock
+        self.interval = interval
+        self.pid = None
+        self.tree = set()  # every pid seen in the tree
+        self.pidfiles = {}  # pid -> its (status, stat, statm), kept open
+        self.children_ok = os.path.exists("/proc/self/task/%d/children" % os.getpid())
+        self.page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
+        self.count = 0
+        self.slow_t = -SLOW_MS
+        self.tree_hwm = 0
+        self.sysmem = (0, 0)
+        self.prev = None
+        self.rates = (0, 0, None)
+        self.history = []  # (t, tree majflt, sys majflt, psi) for the pressure window
+        self.peak = {"rss": 0, "anon": 0, "hwm": 0, "minAvail": None, "cg": 0}
+
+    def track(self, pid):
+        self.pid = pid
+        self.tree.add(pid)
 
     def discover(self):
-        """Descendants of the payload via /proc/PID/task/TID/children, else
-        by process group (a full /proc scan, so done less often)."""
+        """The tree's processes: descendants via /proc/PID/task/TID/children,
+        else the payload's process group by a /proc scan (so done less often)."""
         found = set()
         if self.children_ok:
             todo = [self.pid]
@@ -520,42 +656,58 @@ class Worker(object):
                     todo.extend(int(k) for k in kids.split())
         else:
             found.add(self.pid)
-            for name in os.listdir("/proc"):
-                if name.isdigit():
-                    stat = read_text("/proc/%s/stat" % name) or ""
-                    f = stat.rpartition(")")[2].split()
-                    if len(f) > 2 and f[2] == str(self.pid):
-                        found.add(int(name))
+            found.update(p for p, f in scan_proc() if int(f[2]) == self.pid)
         for p in found - set(self.pidfiles):
-            st = open_or_none("/proc/%d/status" % p)
-            sa = open_or_none("/proc/%d/stat" % p)
-            sm = open_or_none("/proc/%d/statm" % p)
-            if st and sa and sm:
-                self.pidfiles[p] = (st, sa, sm)
+            files = [open_or_none("/proc/%d/%s" % (p, n)) for n in ("status", "stat", "statm")]
+            if all(files):
+                self.pidfiles[p] = tuple(files)
+            else:
+                for f in files:
+                    if f:
+                        f.close()
         self.tree |= found
 
     def sample(self, full=False):
-        """One sample. Hot path: 20 times a second for the whole run, so it
-        reads the cheap statm each time, parses with bytes.find instead of
+        """One sample; returns the tree's (rss, hwm) in KiB, or None with
+        nothing to measure. Hot path: 20 times a second for the whole run, so
+        it reads the cheap statm each time, parses with bytes.find instead of
         regexes and writes its JSON by hand. VmHWM (monotonic, so nothing is
         lost by reading it less often), fault counters and PSI (a 10 s average
-        anyway) come every 4th sample, and whenever `full` (phase edges, the
-        deadline)."""
+        anyway) are read every SLOW_MS, and whenever `full` (phase edges, kills)."""
         if self.pid is None:
-            return
-        k = self.samples
-        self.samples = k + 1
+            return None
+        k = self.count
+        self.count = k + 1
         if k % (20 if self.children_ok else 40) == 0:
             self.discover()
-        t = self.rel()
+        t = self.clock.rel()
         slow = full or t - self.slow_t >= SLOW_MS
         if slow:
             self.slow_t = t
-        rss = anon = fil = pmaj = 0
-        hwm = self.tree_hwm
+        n, rss, anon, fil, hwm, pmaj = self.read_tree(slow)
+        if not n:
+            return None  # the tree is gone (killed or exiting)
         if slow:
-            hwm = 0
-        n = 0
+            self.read_system(pmaj)
+        avail, swap = self.sysmem
+        sys_rate, tree_rate, psi = self.rates
+        cg = self.src.cgroup_kb()
+        self.note_peaks(rss, anon, hwm, avail, cg)
+        line = ('{"type":"sample","t":%d,"n":%d,"rss":%d,"anon":%d,"file":%d,"hwm":%d,"avail":%d,'
+                '"swap":%d,"majflt":%d,"pmajflt":%d' % (t, n, rss, anon, fil, hwm, avail, swap, sys_rate, tree_rate))
+        if psi is not None:
+            line += ',"psi":%r' % psi
+        if cg is not None:
+            line += ',"cg":%d' % cg
+        self.log.add_sample(line + "}\n")
+        if slow:
+            self.log.flush()
+        return rss, hwm
+
+    def read_tree(self, slow):
+        """Sums over the tree: (processes, rss, anon, file, largest VmHWM, major faults)."""
+        n = rss = anon = fil = pmaj = 0
+        hwm = 0 if slow else self.tree_hwm
         page_kb = self.page_kb
         for p, (st, sa, sm) in list(self.pidfiles.items()):
             try:
@@ -565,63 +717,47 @@ class Worker(object):
             except OSError:
                 m = None
             if not m or (slow and not s):
-                st.close()
-                sa.close()
-                sm.close()
+                for f in (st, sa, sm):
+                    f.close()
                 del self.pidfiles[p]
                 continue
             n += 1
-            # statm: size resident shared(file+shmem) ... in pages
+            # statm: size resident shared(file+shmem) ..., in pages
             r = int(m[1]) * page_kb
             sh = int(m[2]) * page_kb
             rss += r
             fil += sh
             anon += r - sh
-            if s:
-                h = kb_after(s, b"VmHWM:")
+            if slow:
+                h = number_after(s, b"VmHWM:") or 0
                 if h > hwm:
                     hwm = h
-            if stat:
-                f = stat.rpartition(b")")[2].split()
+                f = stat_fields(stat)
                 if len(f) > 9:
                     pmaj += int(f[9])
         if slow:
             self.tree_hwm = hwm
-        if not n:
-            return  # the tree is gone (killed or exiting): nothing to measure
-        if slow:  # system-wide, and costly for the kernel to produce
-            mi = self.meminfo.read() if self.meminfo else b""
-            self.sysmem = (kb_after(mi, b"MemAvailable:"), kb_after(mi, b"SwapTotal:") - kb_after(mi, b"SwapFree:"))
-        avail, swap = self.sysmem
-        cg = None
-        if self.cg_usage:
-            try:
-                cg = int(self.cg_usage.read()) // 1024
-            except (OSError, ValueError):
-                cg = None
+        return n, rss, anon, fil, hwm, pmaj
+
+    def read_system(self, pmaj):
+        """Machine-wide memory (costly for the kernel to produce), the fault
+        rates since the last read, and the pressure window's history."""
+        self.sysmem = self.src.avail_swap_kb()
         now = mono_ms()
-        if slow:
-            smaj = kb_after(self.vmstat.read(), b"\npgmajfault ") if self.vmstat else 0
-            psi = None
-            if self.psi:
-                buf = self.psi.read()
-                i = buf.find(b"avg10=")
-                if i >= 0:
-                    try:
-                        psi = float(buf[i + 6:buf.find(b" ", i)])
-                    except ValueError:
-                        psi = None
-            if self.prev:
-                dt = max(1e-3, (now - self.prev[0]) / 1000.0)
-                self.rates = (int(round(max(0, smaj - self.prev[2]) / dt)),
-                              int(round(max(0, pmaj - self.prev[1]) / dt)), psi)
-            else:
-                self.rates = (0, 0, psi)
-            self.prev = (now, pmaj, smaj)
-            self.history.append((now, pmaj, smaj, psi))
-            if len(self.history) > PRESSURE_WINDOW_MS / self.interval:
-                del self.history[: len(self.history) // 2]
-        sys_rate, tree_rate, psi = self.rates
+        smaj = self.src.sys_majflt()
+        psi = self.src.psi_some10()
+        if self.prev:
+            dt = max(1e-3, (now - self.prev[0]) / 1000.0)
+            self.rates = (int(round(max(0, smaj - self.prev[2]) / dt)),
+                          int(round(max(0, pmaj - self.prev[1]) / dt)), psi)
+        else:
+            self.rates = (0, 0, psi)
+        self.prev = (now, pmaj, smaj)
+        self.history.append((now, pmaj, smaj, psi))
+        if len(self.history) > PRESSURE_WINDOW_MS / self.interval:
+            del self.history[: len(self.history) // 2]
+
+    def note_peaks(self, rss, anon, hwm, avail, cg):
         pk = self.peak
         if rss > pk["rss"]:
             pk["rss"] = rss
@@ -633,24 +769,6 @@ class Worker(object):
             pk["minAvail"] = avail
         if cg is not None and cg > pk["cg"]:
             pk["cg"] = cg
-        ph = self.cur_phase
-        if ph is not None:
-            top = hwm if hwm > ph["hwm0"] and hwm > rss else rss  # the high-water mark rose during this phase
-            if top > ph["peakRssKb"]:
-                ph["peakRssKb"] = top
-        if hwm > self.last_hwm:
-            self.last_hwm = hwm
-        line = ('{"type":"sample","t":%d,"n":%d,"rss":%d,"anon":%d,"file":%d,"hwm":%d,"avail":%d,'
-                '"swap":%d,"majflt":%d,"pmajflt":%d' % (t, n, rss, anon, fil, hwm, avail, swap, sys_rate, tree_rate))
-        if psi is not None:
-            line += ',"psi":%r' % psi
-        if cg is not None:
-            line += ',"cg":%d' % cg
-        # Written in batches every SLOW_MS (or before any other event): fewer syscalls, same order.
-        self.pending.append(line + "}\n")
-        self.emitted += 1
-        if slow:
-            self.write(b"")
 
     def pressure(self):
         """Fault rates and PSI over the window before now."""
@@ -668,35 +786,28 @@ class Worker(object):
                 "majfltPerS": int(round((end[1] - start[1]) / dt)),
                 "sysMajfltPerS": int(round((end[2] - start[2]) / dt)),
                 "psiSome10": max(psis) if psis else None,
-                "psiScope": self.psi_scope if psis else None}
+                "psiScope": self.src.psi_scope if psis else None}
 
-    # --- phases and payload output
 
-    def start_phase(self, name):
-        self.sample(full=True)
-        t = self.rel()
-        self.end_phase(t)
-        if name is not None:
-            self.cur_phase = {"name": name, "startMs": t, "peakRssKb": 0, "hwm0": self.last_hwm}
-            self.emit({"type": "phase", "name": name, "t": t})
+class Markers(object):
+    """The phases and values the payload prints as `@@hil` lines on stdout."""
 
-    def end_phase(self, t, final_hwm=None):
-        ph = self.cur_phase
-        if ph is None:
-            return
-        if final_hwm is not None and final_hwm > ph["hwm0"]:
-            ph["peakRssKb"] = max(ph["peakRssKb"], final_hwm)
-        self.phases.append({"name": ph["name"], "startMs": ph["startMs"], "endMs": t, "peakRssKb": ph["peakRssKb"]})
-        self.cur_phase = None
+    def __init__(self, log, clock, values, edge):
+        self.log = log
+        self.clock = clock
+        self.values = values
+        self.edge = edge  # takes a full sample, returns the tree's high-water mark so far
+        self.phases = []
+        self.cur = None
 
     def on_line(self, line):
         if not line.startswith(b"@@hil "):
             return
         parts = line.decode("utf-8", "replace").strip().split(None, 3)
         if len(parts) >= 3 and parts[1] == "phase":
-            self.start_phase(parts[2])
+            self.start(parts[2])
         elif len(parts) == 2 and parts[1] == "endphase":
-            self.start_phase(None)
+            self.start(None)
         elif len(parts) == 4 and parts[1] == "value":
             try:
                 val = json.loads(parts[3])
@@ -705,104 +816,116 @@ class Worker(object):
             if not (val is None or isinstance(val, (str, int, float, bool))):
                 val = json.dumps(val, separators=(",", ":"))
             self.values[parts[2]] = val
-            self.emit({"type": "value", "key": parts[2], "value": val, "t": self.rel()})
+            self.log.emit({"type": "value", "key": parts[2], "value": val, "t": self.clock.rel()})
 
-    def on_output(self, fd, data, log):
-        if log["n"] < LOG_CAP:
-            os.write(log["fd"], data[: LOG_CAP - log["n"]])
-            log["n"] += len(data)
-        tail = self.tails[fd]
+    def start(self, name):
+        """Close the current phase here and open `name` (None: open none)."""
+        hwm = self.edge()
+        t = self.clock.rel()
+        self.close(t)
+        if name is not None:
+            self.cur = {"name": name, "startMs": t, "peakRssKb": 0, "hwm0": hwm}
+            self.log.emit({"type": "phase", "name": name, "t": t})
+
+    def observe(self, rss, hwm):
+        ph = self.cur
+        if ph is not None:
+            top = hwm if hwm > ph["hwm0"] and hwm > rss else rss  # the high-water mark rose during this phase
+            if top > ph["peakRssKb"]:
+                ph["peakRssKb"] = top
+
+    def close(self, t, final_hwm=None):
+        ph = self.cur
+        if ph is None:
+            return
+        if final_hwm is not None and final_hwm > ph["hwm0"]:
+            ph["peakRssKb"] = max(ph["peakRssKb"], final_hwm)
+        self.phases.append({"name": ph["name"], "startMs": ph["startMs"], "endMs": t, "peakRssKb": ph["peakRssKb"]})
+        self.cur = None
+
+
+class OutputStream(object):
+    """One output stream of the payload: a copy in the state folder (capped at
+    LOG_CAP), the tail the end event carries, and how much was written, so
+    that a cut is never silent."""
+
+    def __init__(self, path, on_line=None):
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        self.on_line = on_line
+        self.written = 0
+        self.tail = bytearray()
+        self.partial = bytearray()
+
+    def feed(self, data):
+        if self.written < LOG_CAP:
+            os.write(self.fd, data[:LOG_CAP - self.written])
+        self.written += len(data)
+        tail = self.tail
         tail += data
         if len(tail) > 2 * TAIL_BYTES:
-            del tail[: len(tail) - TAIL_BYTES]
-        if fd == 1:
-            self.partial += data
-            while True:
-                i = self.partial.find(b"\n")
-                if i < 0:
-                    break
-                line = bytes(self.partial[:i])
-                del self.partial[: i + 1]
-                self.on_line(line)
-            if len(self.partial) > 65536:
-                del self.partial[:]
-
-    # --- killing
-
-    def killpg(self):
-        if self.pid is None:
+            del tail[:len(tail) - TAIL_BYTES]
+        if self.on_line is None:
             return
-        try:
-            os.killpg(self.pid, signal.SIGKILL)
-        except OSError:
-            pass
-
-    def group_alive(self):
-        """Pids still in the payload's process group or tree."""
-        left = []
-        for name in os.listdir("/proc"):
-            if not name.isdigit():
-                continue
-            stat = read_text("/proc/%s/stat" % name) or ""
-            f = stat.rpartition(")")[2].split()
-            if len(f) > 2 and f[0] != "Z" and (f[2] == str(self.pid) or int(name) in self.tree):
-                left.append(int(name))
-        return left
-
-    # --- phases of a job
-
-    def run_probe(self, deadline):
-        argv = [sys.executable, os.path.abspath(self.a.probe)]
-        t0 = mono_ms()
-        try:
-            p = subprocess.Popen(argv, cwd=self.wd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                 stderr=subprocess.STDOUT, start_new_session=True)
-        except OSError as e:
-            return False, "probe could not start: %s" % e
+        self.partial += data
         while True:
-            try:
-                out, _ = p.communicate(timeout=0.2)
+            i = self.partial.find(b"\n")
+            if i < 0:
                 break
-            except subprocess.TimeoutExpired:
-                if mono_ms() > deadline or os.path.exists(self.kill_marker):
-                    os.killpg(p.pid, signal.SIGKILL)
-                    p.communicate()
-                    return False, "probe did not finish before the deadline (%d ms)" % (mono_ms() - t0)
-        text = out.decode("utf-8", "replace").strip()
-        last = text.splitlines()[-1] if text else ""
-        if p.returncode == 0:
-            return True, last or "ok"
-        how = "exit %d" % p.returncode if p.returncode > 0 else "signal " + signame(-p.returncode)
-        return False, (last or "probe failed") + " (" + how + ")"
+            line = bytes(self.partial[:i])
+            del self.partial[:i + 1]
+            self.on_line(line)
+        if len(self.partial) > 65536:
+            del self.partial[:]  # a line that long is no marker
 
-    def end(self, extra):
-        ev = {"type": "end", "unavailable": self.unavailable, "values": self.values}
-        ev.update(extra)
-        self.emit(ev)
+    def kept(self):
+        """The tail kept: the last TAIL_BYTES, less a split UTF-8 sequence at the cut."""
+        t = bytes(self.tail[-TAIL_BYTES:])
+        if self.written > len(t):
+            i = 0
+            while i < 3 and i < len(t) and 0x80 <= t[i] <= 0xBF:
+                i += 1
+            t = t[i:]
+        return t
 
-    def run(self):
-        a = self.a
-        t_agent = mono_ms()
-        deadline = t_agent + float(a.deadline_s) * 1000.0
-        self.emit({"type": "hello", "v": PROTOCOL, "agentPid": os.getpid(), "python": sys.version.split()[0],
-                   "intervalMs": self.interval, "deadlineMs": int(float(a.deadline_s) * 1000),
-                   "epochMs": int(time.time() * 1000)})
-        if not a.no_facts:
-            self.emit({"type": "facts", "facts": gather_facts(a.standin)})
-        probe = None
-        if a.probe:
-            ok, msg = self.run_probe(deadline)
-            probe = {"ok": ok, "message": msg}
-            self.emit({"type": "probe", "ok": ok, "message": msg})
-            if not ok:
-                return self.end({"probe": probe, "started": False})
-        if os.path.exists(self.kill_marker):
-            return self.end({"probe": probe, "started": False, "killedBy": "controller"})
-        self.open_sources()
-        self.launch(a.argv, deadline)
-        return self.finish(probe)
+    def close(self):
+        os.close(self.fd)
 
-    def launch(self, argv, deadline):
+
+class PayloadRunner(object):
+    """Runs the payload in its own process group, pumps its output and samples
+    it until it ends, and kills the group when the deadline passes or the
+    controller asks (`monitor.py kill`). It records who killed it and when,
+    never what that means."""
+
+    def __init__(self, st, log, unavailable, values, interval, deadline):
+        self.st = st
+        self.log = log
+        self.unavailable = unavailable
+        self.interval = interval
+        self.deadline = deadline  # monotonic ms
+        self.kill_marker = os.path.join(st, KILL_MARKER)
+        self.clock = PayloadClock()
+        self.sources = SystemSources(unavailable)
+        self.sampler = TreeSampler(log, self.sources, self.clock, interval)
+        self.markers = Markers(log, self.clock, values, self.edge_sample)
+        self.out = {1: OutputStream(os.path.join(st, "stdout.log"), self.markers.on_line),
+                    2: OutputStream(os.path.join(st, "stderr.log"))}
+        self.pid = None
+        self.exit = None  # {code, signal, rusage} once the launcher reported
+        self.payload_ms = None  # when the payload ended (or was given up on)
+        self.killed_by = None
+        self.killed_at_ms = None
+        self.pressure_at_kill = None
+        self.marker_seen_at = -SLOW_MS
+        self.since_uptime = 0.0  # kernel log lines older than this are about an earlier holder of a pid
+        self.since_epoch = 0.0
+        self.left = []
+        self.oom_after = None
+        self.cg_oom_after = None
+        self.kernel_lines = []
+        self.kernel_source = None
+
+    def run(self, argv, cwd):
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         ctl_r, ctl_w = os.pipe()
@@ -811,25 +934,33 @@ class Worker(object):
         self.since_uptime = float((read_text("/proc/uptime") or "0").split()[0])
         self.since_epoch = time.time()
         launcher = subprocess.Popen([sys.executable, "-S", "-c", LAUNCHER, str(ctl_w)] + list(argv),
-                                    cwd=self.wd, env=env, stdin=subprocess.DEVNULL, stdout=out_w,
+                                    cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out_w,
                                     stderr=err_w, pass_fds=(ctl_w,), close_fds=True)
         for fd in (out_w, err_w, ctl_w):
             os.close(fd)
-        logs = {out_r: {"fd": os.open(os.path.join(self.st, "stdout.log"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "n": 0},
-                err_r: {"fd": os.open(os.path.join(self.st, "stderr.log"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "n": 0}}
-        which = {out_r: 1, err_r: 2}
-        open_fds = [out_r, err_r, ctl_r]
+        self.pump({out_r: self.out[1], err_r: self.out[2]}, ctl_r)
+        launcher.wait()
+        for o in self.out.values():
+            o.close()
+        self.finish()
+
+    def pump(self, streams, ctl_r):
+        """Until the pipes close: read output and launcher reports, sample, kill when due."""
+        open_fds = list(streams) + [ctl_r]
         ctl_buf = b""
         next_sample = mono_ms()
         exited_at = None
         while open_fds:
             now = mono_ms()
-            if self.exit is not None and exited_at is not None and now - exited_at > 1000:
+            if exited_at is not None and now - exited_at > 1000:
                 self.killpg()  # something of the group still holds the pipes
                 break
-            timeout = max(0.0, (next_sample - now) / 1000.0)
-            if self.pid is not None and not self.deadline_fired:
-                timeout = min(timeout, max(0.0, (deadline - now) / 1000.0))
+            if self.pid is None or self.exit is not None:
+                timeout = self.interval / 1000.0
+            else:
+                timeout = max(0.0, (next_sample - now) / 1000.0)
+                if self.killed_by is None:
+                    timeout = min(timeout, max(0.0, (self.deadline - now) / 1000.0))
             try:
                 ready, _, _ = select.select(open_fds, [], [], timeout)
             except InterruptedError:
@@ -842,111 +973,255 @@ class Worker(object):
                 if not data:
                     open_fds.remove(fd)
                     os.close(fd)
-                    continue
-                if fd == ctl_r:
+                elif fd != ctl_r:
+                    streams[fd].feed(data)
+                else:
                     ctl_buf += data
                     while b"\n" in ctl_buf:
                         line, ctl_buf = ctl_buf.split(b"\n", 1)
                         self.on_ctl(line.decode().split())
-                        if self.exit is not None:
-                            exited_at = mono_ms()
-                else:
-                    self.on_output(which[fd], data, logs[fd])
-            now = mono_ms()
+                    if self.exit is not None and exited_at is None:
+                        exited_at = mono_ms()
             if self.pid is not None and self.exit is None:
+                now = mono_ms()
                 if now >= next_sample:
                     self.sample()
                     next_sample = max(next_sample + self.interval, now + self.interval / 4)
-                    if self.samples % 4 == 0 and self.killed_by is None and os.path.exists(self.kill_marker):
-                        self.killed_by = "controller"
-                        self.killpg()
-                if now >= deadline and not self.deadline_fired and self.killed_by is None:
-                    self.sample(full=True)
-                    self.pressure_at_deadline = self.pressure()
-                    self.deadline_fired = True
-                    self.killed_by = "deadline"
-                    self.killpg()
-        launcher.wait()
-        for lg in logs.values():
-            os.close(lg["fd"])
+                self.kill_if_due(now)
 
     def on_ctl(self, f):
         if f and f[0] == "P":
             self.pid = int(f[1])
-            self.t_start = mono_ms()
-            self.tree.add(self.pid)
+            self.clock.start()
+            self.sampler.track(self.pid)
             with open(os.path.join(self.st, "payload.json"), "w") as fh:
                 json.dump({"pid": self.pid, "pgid": self.pid}, fh)
-            self.emit({"type": "start", "pid": self.pid, "pgid": self.pid, "t": 0,
-                       "cgroup": (self.cg_kind + ":" + self.cg_dir) if self.cg_kind else None})
+            cg = self.sources
+            self.log.emit({"type": "start", "pid": self.pid, "pgid": self.pid, "t": 0,
+                           "cgroup": (cg.cg_kind + ":" + cg.cg_dir) if cg.cg_kind else None})
             self.sample(full=True)
         elif f and f[0] == "X":
             code, sig, maxrss, ut, st_, maj = (int(x) for x in f[1:7])
-            self.payload_ms = self.rel()
+            self.payload_ms = self.clock.rel()
             self.exit = {"code": code if code >= 0 else None, "signal": signame(sig) if sig else None,
                          "rusage": {"maxrssKb": maxrss, "utimeMs": ut, "stimeMs": st_, "majflt": maj}}
 
-    def finish(self, probe):
-        ex = self.exit or {"code": None, "signal": None, "rusage": None}
+    def sample(self, full=False):
+        got = self.sampler.sample(full)
+        if got:
+            self.markers.observe(*got)
+
+    def edge_sample(self):
+        self.sample(full=True)
+        return self.sampler.peak["hwm"]
+
+    # --- killing
+
+    def kill_if_due(self, now):
+        if self.killed_by is not None:
+            return
+        if now >= self.deadline:
+            self.kill("deadline")
+        elif now - self.marker_seen_at >= SLOW_MS:
+            self.marker_seen_at = now
+            if os.path.exists(self.kill_marker):
+                self.kill("controller")
+
+    def kill(self, who):
+        self.sample(full=True)
+        self.pressure_at_kill = self.sampler.pressure()
+        self.killpg()
+        now = self.clock.rel()
+        self.killed_by = who
+        # `monitor.py kill` kills the group itself, usually before we see its marker.
+        self.killed_at_ms = min(now, self.marker_ms()) if who == "controller" else now
+
+    def marker_ms(self):
+        """When `monitor.py kill` asked (it writes the wall time into its marker), in payload ms."""
+        try:
+            return max(0, self.clock.rel_epoch(float(read_text(self.kill_marker) or "")))
+        except ValueError:
+            return self.clock.rel()
+
+    def killpg(self):
+        if self.pid is None:
+            return
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+    def group_alive(self):
+        """Pids still in the payload's process group or tree."""
+        return [p for p, f in scan_proc() if f[0] != b"Z" and (int(f[2]) == self.pid or p in self.sampler.tree)]
+
+    def finish(self):
+        """The facts after the payload ended: who killed it and when, what was
+        left of its group (killed now), the OOM counters and kernel lines."""
+        ex = self.exit
+        if self.payload_ms is None:
+            self.payload_ms = self.clock.rel()
         if self.killed_by is None and os.path.exists(self.kill_marker):
-            self.killed_by = "controller"  # `monitor.py kill` struck between two samples
+            # `monitor.py kill` struck between two looks. It killed the payload only if that died
+            # of SIGKILL after the request (or never reported how it ended), not if it ended first.
+            at = self.marker_ms()
+            if ex is None or (ex["signal"] == "KILL" and at <= self.payload_ms):
+                self.killed_by, self.killed_at_ms = "controller", at
         # Leftovers of the group (background children) die with the job.
-        leftovers = self.group_alive() if self.pid else []
+        left = self.group_alive() if self.pid else []
         for _ in range(50):
-            if not leftovers:
+            if not left:
                 break
             self.killpg()
-            for p in leftovers:
+            for p in left:
                 try:
                     os.kill(p, signal.SIGKILL)
                 except OSError:
                     pass
             time.sleep(0.02)
-            leftovers = self.group_alive()
-        vm = self.vmstat.read() if self.vmstat else b""
-        oom_after = vmstat_field(vm, b"oom_kill")
-        cg_after = cgroup_oom_kills(self.cg_kind, self.cg_dir) if self.cg_kind else None
-        lines, log_source = [], None
-        if ex["signal"] == "KILL" and self.killed_by is None:
-            lines, log_source = kernel_oom_lines(sorted(self.tree), self.since_uptime, self.since_epoch, self.unavailable)
-        ru = ex["rusage"] or {}
-        hwm_peak = self.peak["hwm"]
-        rusage_peak = ru.get("maxrssKb") or 0
-        t_end = getattr(self, "payload_ms", self.rel())
-        self.end_phase(t_end, final_hwm=max(hwm_peak, rusage_peak))
-        candidates = [(hwm_peak, "vmhwm"), (rusage_peak, "launcher_rusage"), (self.peak["rss"], "sampled_rss")]
-        best = max(candidates, key=lambda c: c[0])
-        memory = {"peakRssKb": best[0] or None, "peakMethod": best[1] if best[0] else None,
-                  "peakAnonKb": self.peak["anon"] or None, "sampledPeakRssKb": self.peak["rss"] or None,
-                  "hwmPeakKb": hwm_peak or None, "rusageMaxrssKb": rusage_peak or None,
-                  "cgroupPeakKb": self.cgroup_peak_kb(), "minAvailKb": self.peak["minAvail"],
-                  "samples": self.emitted}
-        self.end({
-            "started": True, "probe": probe, "pid": self.pid, "pids": sorted(self.tree),
-            "code": ex["code"], "signal": ex["signal"], "rusage": ex["rusage"],
-            "payloadMs": t_end, "deadlineFired": self.deadline_fired, "killedBy": self.killed_by,
-            "pressure": getattr(self, "pressure_at_deadline", None) or self.pressure(),
-            "oom": {"vmstatBefore": self.oom_before, "vmstatAfter": oom_after,
-                    "cgroupBefore": self.cg_oom_before, "cgroupAfter": cg_after,
-                    "kernelLines": lines, "kernelLogSource": log_source},
-            "memory": memory, "phases": self.phases, "left": leftovers,
-            "stdoutTail": bytes(self.tails[1][-TAIL_BYTES:]).decode("utf-8", "replace"),
-            "stderrTail": bytes(self.tails[2][-TAIL_BYTES:]).decode("utf-8", "replace"),
-        })
+            left = self.group_alive()
+        self.left = left
+        self.oom_after = self.sources.vmstat_oom_kills()
+        self.cg_oom_after = self.sources.cgroup_oom_kills()
+        if ex is not None and ex["signal"] == "KILL":
+            # Gathered for any SIGKILL, even one the agent sent: which kill came first is for the controller to say.
+            self.kernel_lines, self.kernel_source = kernel_oom_lines(
+                sorted(self.sampler.tree), self.since_uptime, self.since_epoch, self.unavailable)
+        rusage_peak = ((ex or {}).get("rusage") or {}).get("maxrssKb") or 0
+        self.markers.close(self.payload_ms, final_hwm=max(self.sampler.peak["hwm"], rusage_peak))
+
+
+def end_event(unavailable, values, probe, runner=None, killed_by=None, agent_error=None):
+    """The last event: every fact the controller decides the outcome from.
+    Without a runner the payload never started and only the head is set;
+    after an agent error only the head is set, as the rest may be what failed."""
+    started = runner is not None and runner.pid is not None
+    ev = {"type": "end", "unavailable": unavailable, "values": values, "probe": probe, "started": started}
+    if agent_error is not None:
+        ev["agentError"] = agent_error
+        return ev
+    if runner is None:
+        ev.update({"killedBy": killed_by, "killedAtMs": None, "output": None})
+        return ev
+    s = runner.sampler
+    ex = runner.exit or {"code": None, "signal": None, "rusage": None}
+    hwm_peak = s.peak["hwm"]
+    rusage_peak = (ex["rusage"] or {}).get("maxrssKb") or 0
+    best = max([(hwm_peak, "vmhwm"), (rusage_peak, "launcher_rusage"), (s.peak["rss"], "sampled_rss")],
+               key=lambda c: c[0])
+    tails = {fd: runner.out[fd].kept() for fd in (1, 2)}
+    ev.update({
+        "pid": runner.pid, "pids": sorted(s.tree),
+        "code": ex["code"], "signal": ex["signal"], "rusage": ex["rusage"],
+        "payloadMs": runner.payload_ms, "deadlineFired": runner.killed_by == "deadline",
+        "killedBy": runner.killed_by, "killedAtMs": runner.killed_at_ms,
+        "pressure": runner.pressure_at_kill or s.pressure(),
+        "oom": {"vmstatBefore": runner.sources.oom_before, "vmstatAfter": runner.oom_after,
+                "cgroupBefore": runner.sources.cg_oom_before, "cgroupAfter": runner.cg_oom_after,
+                "kernelLines": runner.kernel_lines, "kernelLogSource": runner.kernel_source},
+        "memory": {"peakRssKb": best[0] or None, "peakMethod": best[1] if best[0] else None,
+                   "peakAnonKb": s.peak["anon"] or None, "sampledPeakRssKb": s.peak["rss"] or None,
+                   "hwmPeakKb": hwm_peak or None, "rusageMaxrssKb": rusage_peak or None,
+                   "cgroupPeakKb": runner.sources.cgroup_peak_kb(s.peak["cg"]), "minAvailKb": s.peak["minAvail"],
+                   "samples": runner.log.samples},
+        "phases": runner.markers.phases, "left": runner.left,
+        "stdoutTail": tails[1].decode("utf-8", "replace"),
+        "stderrTail": tails[2].decode("utf-8", "replace"),
+        "output": {"stdout": {"written": runner.out[1].written, "kept": len(tails[1])},
+                   "stderr": {"written": runner.out[2].written, "kept": len(tails[2])}},
+    })
+    return ev
+
+
+def run_probe(path, cwd, deadline, kill_marker):
+    """The suite's requirement probe, run by this interpreter (the payload's)
+    in its own session: {ok, message, killedBy}. killedBy is set when the
+    agent killed it on purpose (deadline passed, or the controller's kill
+    request); ok is then False, and that says nothing about the device."""
+    t0 = mono_ms()
+    try:
+        p = subprocess.Popen([sys.executable, path], cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, start_new_session=True)
+    except OSError as e:
+        return {"ok": False, "message": "probe could not start: %s" % e, "killedBy": None}
+    while True:
+        try:
+            out, _ = p.communicate(timeout=0.2)
+            break
+        except subprocess.TimeoutExpired:
+            who = "deadline" if mono_ms() > deadline else "controller" if os.path.exists(kill_marker) else None
+            if who is None:
+                continue
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            p.communicate()
+            ms = mono_ms() - t0
+            if who == "deadline":
+                msg = "probe did not finish before the deadline (%d ms)" % ms
+            else:
+                msg = "probe killed on the controller's request after %d ms" % ms
+            return {"ok": False, "message": msg, "killedBy": who}
+    text = out.decode("utf-8", "replace").strip()
+    last = text.splitlines()[-1] if text else ""
+    if p.returncode == 0:
+        return {"ok": True, "message": last or "ok", "killedBy": None}
+    how = "exit %d" % p.returncode if p.returncode > 0 else "signal " + signame(-p.returncode)
+    return {"ok": False, "message": (last or "probe failed") + " (" + how + ")", "killedBy": None}
+
+
+class Job(object):
+    """One `monitor.py start`: hello, facts, the requirement probe, the payload, the end."""
+
+    def __init__(self, a):
+        self.a = a
+        self.wd = os.path.abspath(a.workdir)
+        self.st = os.path.join(self.wd, STATE)
+        self.log = EventLog(os.path.join(self.st, "events.jsonl"))
+        self.kill_marker = os.path.join(self.st, KILL_MARKER)
+        self.interval = max(5.0, float(a.interval_ms))
+        self.unavailable = []
+        self.values = {}
+        self.probe = None
+        self.runner = None
+
+    def run(self):
+        a = self.a
+        deadline = mono_ms() + float(a.deadline_s) * 1000.0
+        self.log.emit({"type": "hello", "v": PROTOCOL, "agentPid": os.getpid(), "python": sys.version.split()[0],
+                       "intervalMs": self.interval, "deadlineMs": int(float(a.deadline_s) * 1000),
+                       "epochMs": int(time.time() * 1000)})
+        if not a.no_facts:
+            self.log.emit({"type": "facts", "facts": gather_facts(a.standin)})
+        if a.probe:
+            self.probe = run_probe(os.path.abspath(a.probe), self.wd, deadline, self.kill_marker)
+            ev = {"type": "probe"}
+            ev.update(self.probe)
+            self.log.emit(ev)
+            if not self.probe["ok"]:
+                return self.end()
+        if os.path.exists(self.kill_marker):
+            return self.end(killed_by="controller")
+        self.runner = PayloadRunner(self.st, self.log, self.unavailable, self.values, self.interval, deadline)
+        self.runner.run(a.argv, self.wd)
+        return self.end()
+
+    def end(self, killed_by=None):
+        self.log.emit(end_event(self.unavailable, self.values, self.probe, self.runner, killed_by))
+
+    def fail(self, err):
+        """The agent itself broke: kill the payload, and still end, as the controller waits for that."""
+        if self.runner is not None:
+            self.runner.killpg()
+        self.log.emit(end_event(self.unavailable, self.values, self.probe, self.runner,
+                                agent_error="%s: %s" % (type(err).__name__, err)))
 
 
 # ---------------------------------------------------------------- commands
 
 def state_dir(wd):
     return os.path.join(os.path.abspath(wd), STATE)
-
-
-def alive(pid):
-    stat = read_text("/proc/%d/stat" % pid)
-    if stat is None:
-        return False
-    f = stat.rpartition(")")[2].split()
-    return bool(f) and f[0] not in ("Z", "X")
 
 
 def follow(wd, offset, wait_worker=True):
@@ -1036,17 +1311,15 @@ def cmd_start(a):
                     f.write("-500")
             except OSError:
                 pass
-            w = None
+            job = None
             try:
-                w = Worker(a)
-                w.run()
+                job = Job(a)
+                job.run()
             except BaseException as e:
                 import traceback
                 traceback.print_exc()
-                if w is not None:  # the end event is what the controller waits for
-                    w.killpg()
-                    w.emit({"type": "end", "agentError": "%s: %s" % (type(e).__name__, e),
-                            "started": w.pid is not None, "unavailable": w.unavailable, "values": w.values})
+                if job is not None:
+                    job.fail(e)
                 code = 1
         finally:
             os._exit(code)
@@ -1060,7 +1333,7 @@ def cmd_attach(a):
 
 def cmd_kill(a):
     st = state_dir(a.workdir)
-    with open(os.path.join(st, "kill-requested"), "w") as f:
+    with open(os.path.join(st, KILL_MARKER), "w") as f:
         f.write(str(time.time()))
     info = read_text(os.path.join(st, "payload.json"))
     pgid = json.loads(info)["pgid"] if info else None

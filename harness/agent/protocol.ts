@@ -7,7 +7,7 @@
  * otherwise. Every event is validated here, so the rest of the harness only
  * ever sees well-typed values.
  */
-import type { DeviceFacts, PhaseRecord, UnavailableSource } from '../results/record.ts';
+import type { DeviceFacts, PhaseRecord, StreamBytes, UnavailableSource } from '../results/record.ts';
 import { RUNTIME_MODULES } from '../results/record.ts';
 
 export const PROTOCOL_VERSION = 1;
@@ -28,10 +28,22 @@ export interface FactsEvent {
   facts: DeviceFacts;
 }
 
-export interface ProbeEvent {
-  type: 'probe';
+/** Who killed a process of the job on purpose: the agent at its deadline, or on the controller's request (`monitor.py kill`). */
+export type KilledBy = 'deadline' | 'controller';
+
+/** What the requirement probe did. */
+export interface ProbeResult {
   ok: boolean;
   message: string;
+  /**
+   * Set when the agent killed the probe on purpose; ok is then false, and
+   * says nothing about the device. Null when the probe ended by itself.
+   */
+  killedBy: KilledBy | null;
+}
+
+export interface ProbeEvent extends ProbeResult {
+  type: 'probe';
 }
 
 export interface StartEvent {
@@ -117,16 +129,32 @@ export interface EndMemory {
   samples: number;
 }
 
-/** The last event. Fields after `values` are absent when the payload never started. */
+/** Bytes the payload wrote to each stream, and bytes of each tail the end event keeps. */
+export interface OutputBytes {
+  stdout: StreamBytes;
+  stderr: StreamBytes;
+}
+
+/**
+ * The last event: facts only, from which the controller decides the outcome.
+ * Fields after `values` are absent when the payload never started.
+ */
 export interface EndEvent {
   type: 'end';
   unavailable: UnavailableSource[];
   values: Record<string, Value>;
   started: boolean;
-  probe: { ok: boolean; message: string } | null;
-  /** Set when the agent itself failed; the run is then an infra_error. */
+  probe: ProbeResult | null;
+  /** Set when the agent itself failed; the other facts are then absent. */
   agentError: string | null;
-  killedBy: 'deadline' | 'controller' | null;
+  /**
+   * Who killed the payload's process group on purpose; 'controller' also when
+   * the kill request came before the payload started. A probe the agent
+   * killed is told by probe.killedBy instead.
+   */
+  killedBy: KilledBy | null;
+  /** When the agent killed the group on purpose (killedBy set), ms since the payload started; null otherwise. */
+  killedAtMs: number | null;
   pid: number | null;
   pids: number[];
   code: number | null;
@@ -142,6 +170,8 @@ export interface EndEvent {
   left: number[];
   stdoutTail: string;
   stderrTail: string;
+  /** Null when the payload never started (or the agent predates it). */
+  output: OutputBytes | null;
 }
 
 export type AgentEvent =
@@ -233,6 +263,8 @@ function parseFacts(o: Obj): DeviceFacts {
     swapMb: num(o, 'swapMb'),
     pageSize: num(o, 'pageSize'),
     memoryCgroup: cg ?? 'none',
+    memoryLimitMb: numOrNull(o, 'memoryLimitMb'),
+    memoryLimitFreeMb: numOrNull(o, 'memoryLimitFreeMb'),
     dmesgRestrict: numOrNull(o, 'dmesgRestrict'),
     cpuModel: strOrNull(o, 'cpuModel'),
     throttled: strOrNull(o, 'throttled'),
@@ -247,8 +279,20 @@ const UNAVAILABLE_SOURCES = [
   'pressure', 'probe', 'console', 'transport', 'dmesg', 'journalctl', 'cgroup', 'psi',
 ] as const;
 
+const KILLERS = ['deadline', 'controller'] as const;
+
+function parseProbe(o: Obj): ProbeResult {
+  return { ok: bool(o, 'ok'), message: str(o, 'message'), killedBy: oneOf(o, 'killedBy', KILLERS) };
+}
+
+function parseStreamBytes(o: Obj, k: string): StreamBytes {
+  const s = obj(o, k);
+  return { written: num(s, 'written'), kept: num(s, 'kept') };
+}
+
 function parseEnd(o: Obj): EndEvent {
   const pr = objOrNull(o, 'probe');
+  const out = objOrNull(o, 'output');
   const ps = objOrNull(o, 'pressure');
   const oo = objOrNull(o, 'oom');
   const mo = objOrNull(o, 'memory');
@@ -264,9 +308,10 @@ function parseEnd(o: Obj): EndEvent {
     }),
     values,
     started: o.started === undefined ? false : bool(o, 'started'),
-    probe: pr ? { ok: bool(pr, 'ok'), message: str(pr, 'message') } : null,
+    probe: pr ? parseProbe(pr) : null,
     agentError: strOrNull(o, 'agentError'),
-    killedBy: oneOf(o, 'killedBy', ['deadline', 'controller'] as const),
+    killedBy: oneOf(o, 'killedBy', KILLERS),
+    killedAtMs: numOrNull(o, 'killedAtMs'),
     pid: numOrNull(o, 'pid'),
     pids: arr(o, 'pids').map((p) => (typeof p === 'number' ? p : fail('pids must be numbers', p))),
     code: numOrNull(o, 'code'),
@@ -315,7 +360,14 @@ function parseEnd(o: Obj): EndEvent {
     left: arr(o, 'left').map((p) => (typeof p === 'number' ? p : fail('left must be numbers', p))),
     stdoutTail: strOrNull(o, 'stdoutTail') ?? '',
     stderrTail: strOrNull(o, 'stderrTail') ?? '',
+    output: out ? { stdout: parseStreamBytes(out, 'stdout'), stderr: parseStreamBytes(out, 'stderr') } : null,
   };
+}
+
+/** Validate the output of `monitor.py facts`. Throws ProtocolError naming the bad field. */
+export function toFacts(o: unknown): DeviceFacts {
+  if (!isObj(o)) return fail('facts must be a JSON object', o);
+  return parseFacts(o);
 }
 
 /** Validate one decoded event. Throws ProtocolError naming the bad field. */
@@ -336,7 +388,7 @@ export function toEvent(o: unknown): AgentEvent {
     case 'facts':
       return { type, facts: parseFacts(obj(o, 'facts')) };
     case 'probe':
-      return { type, ok: bool(o, 'ok'), message: str(o, 'message') };
+      return { type, ...parseProbe(o) };
     case 'start':
       return { type, pid: num(o, 'pid'), pgid: num(o, 'pgid'), t: num(o, 't'), cgroup: strOrNull(o, 'cgroup') };
     case 'sample': {
