@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { DeviceFacts } from '../results/record.ts';
+import { toFacts } from '../agent/protocol.ts';
 import { knownHostsFile } from '../host/paths.ts';
 import type { Device } from '../inventory/device.ts';
 import { loadInventory } from '../inventory/load.ts';
@@ -34,7 +35,10 @@ export interface DeviceCheck {
   ok: boolean;
   connectMs: number | null;
   python: string | null;
+  /** What a job can still get: MemAvailable, or what is free under the cgroup cap when that is less. */
   memAvailableMb: number | null;
+  /** The memory cap of the cgroup jobs run in (a capped local device, a container); null when uncapped. */
+  memoryLimitMb: number | null;
   diskFreeMb: number | null;
   facts: string | null;
   problem: string | null;
@@ -74,7 +78,17 @@ export async function checkCommand(argv: string[]): Promise<number> {
 }
 
 export async function checkDevice(device: Device, transport: Transport): Promise<DeviceCheck> {
-  const check: DeviceCheck = { device: device.name, ok: false, connectMs: null, python: null, memAvailableMb: null, diskFreeMb: null, facts: null, problem: null };
+  const check: DeviceCheck = {
+    device: device.name,
+    ok: false,
+    connectMs: null,
+    python: null,
+    memAvailableMb: null,
+    memoryLimitMb: null,
+    diskFreeMb: null,
+    facts: null,
+    problem: null,
+  };
   const started = Date.now();
   try {
     // Connecting verifies the host key: an unknown or changed key fails here with both fingerprints.
@@ -87,8 +101,13 @@ export async function checkDevice(device: Device, transport: Transport): Promise
     const df = await transport.exec(`${shellJoin(['df', '-Pk', device.workdir])} | tail -n 1; grep MemAvailable /proc/meminfo`);
     const [dfLine = '', memLine = ''] = df.stdout.trim().split('\n');
     check.diskFreeMb = Math.round(Number(dfLine.split(/\s+/)[3]) / 1024) || null;
-    check.memAvailableMb = Math.round(Number(/(\d+)/.exec(memLine)?.[1]) / 1024) || null;
-    check.facts = summarizeFacts(await probeFacts(device, transport));
+    const memAvailableMb = Math.round(Number(/(\d+)/.exec(memLine)?.[1]) / 1024) || null;
+    const facts = await probeFacts(device, transport);
+    // Under a cgroup cap the machine's MemAvailable (a whole host's, for a local device) is not what a job gets.
+    check.memoryLimitMb = facts.memoryLimitMb;
+    check.memAvailableMb =
+      facts.memoryLimitFreeMb === null ? memAvailableMb : Math.min(facts.memoryLimitFreeMb, memAvailableMb ?? Infinity);
+    check.facts = summarizeFacts(facts);
     check.ok = true;
   } catch (err) {
     check.problem = err instanceof Error ? err.message : String(err);
@@ -107,7 +126,7 @@ async function probeFacts(device: Device, transport: Transport): Promise<DeviceF
     const standIn = device.transport === 'local' ? ['--standin', `local host standing in for a ${device.model}`] : [];
     const r = await transport.exec(shellJoin([device.python, `${dir}/monitor.py`, 'facts', ...standIn]));
     if (r.code !== 0) throw new Error(`facts probe failed: ${r.stderr.trim()}`);
-    return JSON.parse(r.stdout) as DeviceFacts;
+    return toFacts(JSON.parse(r.stdout));
   } finally {
     await transport.exec(shellJoin(['rm', '-rf', '--', dir]));
   }
@@ -117,5 +136,6 @@ export function summarizeFacts(f: DeviceFacts): string {
   const bits = f.longBit === null ? '?' : `${f.longBit}-bit`;
   const tf = f.versions.tensorflow === 'absent' ? 'no TF' : `TF ${f.versions.tensorflow}`;
   const emulated = f.emulated ? ', emulated' : '';
-  return `${f.model ?? f.cpuModel ?? 'unknown model'}; ${f.machine} ${bits} ${f.dpkgArch ?? ''}; ${f.ramMb} MB RAM; kernel ${f.kernel}; ${tf}${emulated}`.replace(/\s+;/g, ';');
+  const memory = f.memoryLimitMb === null ? `${f.ramMb} MB RAM` : `${f.memoryLimitMb} MB cap (${f.memoryLimitFreeMb ?? '?'} MB free) on ${f.ramMb} MB RAM`;
+  return `${f.model ?? f.cpuModel ?? 'unknown model'}; ${f.machine} ${bits} ${f.dpkgArch ?? ''}; ${memory}; kernel ${f.kernel}; ${tf}${emulated}`.replace(/\s+;/g, ';');
 }
