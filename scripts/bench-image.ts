@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildImage, type InitrdGenerator } from '../harness/transport/qemu/image.ts';
+import { buildImage, type InitrdGenerator } from '../harness/image/index.ts';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '1' } } });
 const rounds = Math.max(1, Number(values.rounds) || 1);

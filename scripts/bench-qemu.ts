@@ -6,7 +6,7 @@
  */
 import os from 'node:os';
 import { DEFAULT_TIMEOUTS } from '../harness/inventory/load.ts';
-import { buildImage } from '../harness/transport/qemu/image.ts';
+import { buildImage } from '../harness/image/index.ts';
 import { QemuTransport, type QemuTarget } from '../harness/transport/qemu.ts';
 
 const args = process.argv.slice(2);

@@ -5,8 +5,8 @@
  *
  *   npx tsx scripts/build-images.ts [--sequential] [--force] [armhf] [arm64]
  */
-import { buildImage, type ImageInfo } from '../harness/transport/qemu/image.ts';
-import type { QemuArch } from '../harness/transport/qemu/profiles.ts';
+import { buildImage, type ImageInfo } from '../harness/image/index.ts';
+import type { QemuArch } from '../harness/pi/profiles.ts';
 
 const args = process.argv.slice(2);
 const arches = args.filter((a): a is QemuArch => a === 'armhf' || a === 'arm64');

@@ -4,7 +4,7 @@
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { DEFAULT_TIMEOUTS } from '../harness/inventory/load.ts';
-import { buildImage, type ImageInfo } from '../harness/transport/qemu/image.ts';
+import { buildImage, type ImageInfo } from '../harness/image/index.ts';
 import type { QemuTarget } from '../harness/transport/qemu.ts';
 
 /** Build both images (in parallel) or take them from the cache. A failure is thrown, never skipped. */

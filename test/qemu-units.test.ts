@@ -1,5 +1,5 @@
 /**
- * The pure parts of the QEMU transport: profiles, mirrors, recipe keys, the launch
+ * The pure parts of the emulated Pis: profiles, mirrors, recipe keys, the launch
  * command line, the console buffer and the build lock.
  */
 import t from 'tap';
@@ -8,10 +8,10 @@ import os from 'node:os';
 import path from 'node:path';
 import type { VmConfig } from '../harness/transport/qemu/config.ts';
 import { ConsoleLog, PANIC_RE } from '../harness/transport/qemu/console-log.ts';
-import { hashTree, recipeKey, type Recipe } from '../harness/transport/qemu/image.ts';
-import { acquireLock, isAlive } from '../harness/transport/qemu/lock.ts';
-import { parseSources, pickMirrors } from '../harness/transport/qemu/mirror.ts';
-import { findProfile, guestCpus, PROFILES } from '../harness/transport/qemu/profiles.ts';
+import { hashTree, recipeKey, type Recipe } from '../harness/image/image.ts';
+import { acquireLock, isAlive } from '../harness/host/lock.ts';
+import { parseSources, pickMirrors } from '../harness/image/mirror.ts';
+import { findProfile, guestCpus, PROFILES } from '../harness/pi/profiles.ts';
 import { qemuArgs } from '../harness/transport/qemu/vm.ts';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'pi-hil-qemu-units-'));

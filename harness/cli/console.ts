@@ -6,11 +6,7 @@
 import type { Socket } from 'node:net';
 import { UsageError } from '../config/diagnostics.ts';
 import { loadInventory } from '../inventory/load.ts';
-import { resolveVmConfig } from '../transport/qemu/config.ts';
-import { attachConsole } from '../transport/qemu/console-relay.ts';
-import { liveVmDirsOf } from '../transport/qemu/pidfiles.ts';
-import { startVm } from '../transport/qemu/start.ts';
-import { consoleSocketOf } from '../transport/qemu/vm.ts';
+import { attachHeldConsole, resolveVmConfig, startVm } from '../transport/qemu/index.ts';
 import { DEVICE_OPTIONS, helpText, parseCommand, type CommandSpec } from './args.ts';
 
 const DETACH = 0x1d; // ^]
@@ -41,7 +37,7 @@ export async function consoleCommand(argv: string[], inventoryFile = 'devices.ya
   if (!device || device.transport !== 'qemu') {
     throw new UsageError('hil console', name, qemuNames.join(', ') || 'no qemu device in the inventory', 'not a qemu device');
   }
-  const held = await attachToRunningVm(device.name);
+  const held = await attachHeldConsole(device.name);
   if (held) return relayTerminal(held);
   const cfg = await resolveVmConfig(device);
   process.stderr.write(`starting ${device.name} (${cfg.profile}, ${cfg.ramMb} MB)…\n`);
@@ -62,18 +58,6 @@ export async function consoleCommand(argv: string[], inventoryFile = 'devices.ya
   process.stderr.write(`\n${exitedByItself ? 'the VM has exited' : 'detached; stopping the VM'}\n`);
   await vm.stop(exitedByItself ? 0 : 15_000);
   return 0;
-}
-
-/** The console of this device's VM that a live `hil run` holds, or null when there is none. */
-async function attachToRunningVm(name: string): Promise<Socket | null> {
-  for (const dir of liveVmDirsOf(name)) {
-    try {
-      return await attachConsole(consoleSocketOf(dir));
-    } catch {
-      /* that VM is going away; try the next */
-    }
-  }
-  return null;
 }
 
 /** The terminal on a VM held elsewhere: detaching leaves the VM to its owner. */

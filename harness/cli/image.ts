@@ -3,9 +3,8 @@
  * the emulated Pis' disk images, cached outside the repository.
  */
 import { UsageError } from '../config/diagnostics.ts';
-import { buildImage, ImageError, listImages, pruneImages, WHEELHOUSE_VENV } from '../transport/qemu/image.ts';
-import { imagesDir } from '../transport/qemu/paths.ts';
-import { PROFILES, type QemuArch } from '../transport/qemu/profiles.ts';
+import { buildImage, ImageError, imagesDir, listImages, pruneImages } from '../image/index.ts';
+import { PROFILES, WHEELHOUSE_VENV, type QemuArch } from '../pi/profiles.ts';
 import { helpText, parseCommand, type CommandSpec } from './args.ts';
 
 const ARCHES: readonly QemuArch[] = ['armhf', 'arm64'];

@@ -22,6 +22,16 @@ export function cacheDir(): string {
   return process.env['PI_HIL_CACHE'] || path.join(os.homedir(), '.cache', 'pi-hil');
 }
 
+/** `<cache>/images/<arch>-<recipe-hash>/`: the emulated Pis' disk images. */
+export function imagesDir(): string {
+  return path.join(cacheDir(), 'images');
+}
+
+/** Saved VM states for warm start, keyed like the images they were made from (and pruned with them). */
+export function warmDir(): string {
+  return path.join(cacheDir(), 'warm');
+}
+
 /** Host keys accepted with --accept-new. */
 export function knownHostsFile(): string {
   return path.join(stateDir(), 'known_hosts');

@@ -70,7 +70,7 @@ export interface SshDevice extends DeviceBase, SshTarget {
 
 /** A QEMU-emulated Pi: either a named profile, or the user's own image and boot files. */
 export interface QemuSpec {
-  /** Profile name from harness/transport/qemu/profiles.ts, e.g. "pi4b-2g-armhf". */
+  /** Profile name from harness/pi/profiles.ts, e.g. "pi4b-2g-armhf". */
   profile: string | null;
   image: string | null;
   kernel: string | null;

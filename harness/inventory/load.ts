@@ -16,7 +16,7 @@ import { ARCHES, type Arch } from '../results/record.ts';
 import { ConfigError, PositionedYaml, type Diagnostic, type YamlPath } from '../config/diagnostics.ts';
 import { MappingReader } from '../config/reader.ts';
 import type { Device, Inventory, Timeouts, TransportKind } from './device.ts';
-import { WHEELHOUSE_VENV } from '../transport/qemu/image.ts';
+import { WHEELHOUSE_VENV } from '../pi/profiles.ts';
 import { profileDefaults } from './profile-defaults.ts';
 
 const TRANSPORTS: readonly TransportKind[] = ['ssh', 'qemu', 'local'];

@@ -3,7 +3,7 @@
  * arch), so an inventory entry can say just `profile: pi4b-2g-armhf`.
  */
 import type { Arch } from '../results/record.ts';
-import { findProfile, profileNames } from '../transport/qemu/profiles.ts';
+import { findProfile, profileNames } from '../pi/profiles.ts';
 
 export interface ProfileFacts {
   model: string;

@@ -5,9 +5,8 @@
 import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
 import type { QemuSpec } from '../../inventory/device.ts';
-import { findImage, type ImageInfo } from './image.ts';
-import { ensureHarnessKey } from './keys.ts';
-import { findProfile, guestCpus, profileNames, type QemuArch } from './profiles.ts';
+import { ensureHarnessKey, findImage, type ImageInfo } from '../../image/index.ts';
+import { findProfile, guestCpus, profileNames, type QemuArch } from '../../pi/profiles.ts';
 
 export interface VmConfig {
   /** Device name, for logs and folder names. */
@@ -35,8 +34,13 @@ export interface VmConfig {
   profile: string;
 }
 
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
+/**
+ * A qemu device that cannot be turned into a VM: no profile, an image not built yet, a
+ * missing boot file. Not a ConfigError (config/diagnostics.ts): that is a devices.yaml
+ * or suite.yaml that does not validate, reported at its file, line and column.
+ */
+export class VmConfigError extends Error {
+  override readonly name = 'VmConfigError';
 }
 
 /**
@@ -57,7 +61,7 @@ export async function resolveVmConfig(device: DeviceLike, image?: ImageInfo): Pr
   if (spec.image) return customConfig(device, key.privateKeyFile);
   const profile = spec.profile ? findProfile(spec.profile) : undefined;
   if (!profile) {
-    throw new ConfigError(
+    throw new VmConfigError(
       `device ${device.name}: qemu needs a profile (${profileNames().join(', ')}) or its own image`,
     );
   }
@@ -65,15 +69,15 @@ export async function resolveVmConfig(device: DeviceLike, image?: ImageInfo): Pr
   const img = image ?? (await findImage(profile.arch, wheelhouse));
   if (!img) {
     const build = `hil image build ${profile.arch}${wheelhouse ? ` --wheelhouse ${wheelhouse}` : ''}`;
-    throw new ConfigError(
+    throw new VmConfigError(
       `device ${device.name}: the ${profile.arch} image${wheelhouse ? ' with this wheelhouse' : ''} is not built (or the wheels changed); run \`${build}\` (needs root)`,
     );
   }
   if (spec.user !== img.recipe.guestUser) {
-    throw new ConfigError(`device ${device.name}: the ${profile.arch} image has the user ${img.recipe.guestUser}, not ${spec.user}`);
+    throw new VmConfigError(`device ${device.name}: the ${profile.arch} image has the user ${img.recipe.guestUser}, not ${spec.user}`);
   }
   const boot = img.kernels[profile.kernel];
-  if (!boot) throw new ConfigError(`image ${img.key} has no ${profile.kernel} kernel`);
+  if (!boot) throw new VmConfigError(`image ${img.key} has no ${profile.kernel} kernel`);
   return {
     name: device.name,
     arch: profile.arch,
@@ -107,16 +111,16 @@ function customConfig(device: DeviceLike, privateKeyFile: string): VmConfig {
   const spec = device.qemu;
   const profile = spec.profile ? findProfile(spec.profile) : undefined;
   const image = spec.image as string;
-  if (!spec.kernel && !profile) throw new ConfigError(`device ${device.name}: an own image needs a kernel`);
+  if (!spec.kernel && !profile) throw new VmConfigError(`device ${device.name}: an own image needs a kernel`);
   const kernel = spec.kernel;
-  if (!kernel) throw new ConfigError(`device ${device.name}: an own image needs a kernel`);
+  if (!kernel) throw new VmConfigError(`device ${device.name}: an own image needs a kernel`);
   const arch: QemuArch = profile?.arch ?? (spec.cpu && /a5[37]|a72|a76|max/.test(spec.cpu) ? 'arm64' : 'armhf');
   const parts = [image, kernel, spec.initrd, spec.dtb].filter((x): x is string => !!x);
   let baseId: string;
   try {
     baseId = `custom-${createHash('sha256').update(parts.map(fileId).join('|')).digest('hex').slice(0, 16)}`;
   } catch (e) {
-    throw new ConfigError(`device ${device.name}: ${(e as Error).message}`);
+    throw new VmConfigError(`device ${device.name}: ${(e as Error).message}`);
   }
   return {
     name: device.name,

@@ -10,7 +10,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { isAlive } from './lock.ts';
+import { isAlive } from '../../host/lock.ts';
 import { vmStateDir } from './paths.ts';
 
 export interface VmRecord {

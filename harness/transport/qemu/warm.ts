@@ -17,8 +17,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import type { VmConfig } from './config.ts';
 import { guestExecRetry } from './guest-ssh.ts';
-import { acquireLock } from './lock.ts';
-import { warmDir } from './paths.ts';
+import { acquireLock } from '../../host/lock.ts';
+import { warmDir } from '../../host/paths.ts';
 import { qemuArgs, QemuVm } from './vm.ts';
 
 const run = promisify(execFile);

@@ -1,5 +1,8 @@
 /**
- * Pi-model profiles for emulated Pis.
+ * Pi-model profiles for emulated Pis, and the one fixed place in their images that a
+ * device's settings depend on. Plain data: the inventory (what a `profile:` implies),
+ * the qemu transport (how to launch it) and the image builder (what to put in it) all
+ * read it, and it reads none of them.
  *
  * Why `-M virt` and not QEMU's raspi2b/raspi3b/raspi4b boards:
  * - the raspi boards have fixed RAM (1 GiB for raspi2b/3b, 2 GiB for raspi4b), so a
@@ -37,6 +40,12 @@
  * for a newer CPU), the RAM size and therefore the kernel's OOM killer.
  */
 import os from 'node:os';
+
+/**
+ * Where in the guest a wheelhouse is installed: the image builder puts the wheels there,
+ * and a device that names a wheelhouse runs its jobs with that venv's python.
+ */
+export const WHEELHOUSE_VENV = '/opt/pi-hil/venv';
 
 export type QemuArch = 'armhf' | 'arm64';
 /** Debian kernel flavour: armmp (ARMv7, up to 3 GB), armmp-lpae (ARMv7 with LPAE), arm64. */

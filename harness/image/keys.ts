@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { cacheDir } from './paths.ts';
+import { cacheDir } from '../host/paths.ts';
 
 const run = promisify(execFile);
 

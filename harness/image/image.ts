@@ -12,11 +12,11 @@ import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { acquireLock, isAlive } from '../host/lock.ts';
+import { imagesDir, warmDir } from '../host/paths.ts';
+import { WHEELHOUSE_VENV, type KernelFlavour, type QemuArch } from '../pi/profiles.ts';
 import { ensureHarnessKey } from './keys.ts';
-import { acquireLock, isAlive } from './lock.ts';
 import { hostMirrors } from './mirror.ts';
-import { imagesDir, warmDir } from './paths.ts';
-import type { KernelFlavour, QemuArch } from './profiles.ts';
 
 export const SUITE = 'bookworm';
 export const GUEST_USER = 'pi';
@@ -34,10 +34,8 @@ export const PACKAGES = [
   'iproute2',
   'kmod',
 ] as const;
-/** Only with a wheelhouse: the venv its wheels go into. */
+/** Only with a wheelhouse: the venv its wheels go into (at WHEELHOUSE_VENV). */
 const WHEELHOUSE_PACKAGES = ['python3-venv', 'python3-pip'] as const;
-/** Where in the guest a wheelhouse is installed; the python of a device that names one. */
-export const WHEELHOUSE_VENV = '/opt/pi-hil/venv';
 
 /**
  * What makes the initrds. tiny-initramfs builds in seconds under emulation; Debian's
@@ -63,6 +61,7 @@ export interface Recipe {
   kernels: KernelFlavour[];
   guestUser: string;
   initrd: InitrdGenerator;
+  /** Of the build script's text, not its path: moving the script keeps every cached image current. */
   scriptSha256: string;
   harnessPublicKey: string;
   /** sha256 over the wheelhouse's file names and contents; null without one. */
