@@ -2,7 +2,7 @@
  * Shared fixtures for the agent tests: planted payloads in a temp folder, a
  * temp device workdir, and a look at /proc for anything a job left behind.
  */
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AgentEvent } from '../harness/agent/protocol.ts';
@@ -10,7 +10,7 @@ import type { AgentJob, AgentRun } from '../harness/agent/client.ts';
 import { runOnDevice } from '../harness/agent/client.ts';
 import { decideOutcome, type OutcomeDecision } from '../harness/run/outcome.ts';
 import type { Transport } from '../harness/transport/transport.ts';
-import { descendantsOf } from '../scripts/lib/local-sshd.ts';
+import { descendantsOf, processes } from '../scripts/lib/proc.ts';
 
 /** The device interpreter for local runs; overridable for other machines. */
 export const PYTHON = process.env.HIL_TEST_PYTHON ?? '/usr/bin/python3';
@@ -83,7 +83,9 @@ export async function runPlanted(transport: Transport, main: string, opts: RunOp
       signal,
       opts.onEvent,
     );
-    const abort = signal.aborted ? { cause: 'interrupt' as const, detail: String(signal.reason) } : null;
+    // As executeJob tells them apart: a timeout is the deadline backstop, anything else an interrupt.
+    const timedOut = signal.reason instanceof Error && signal.reason.name === 'TimeoutError';
+    const abort = signal.aborted ? { cause: timedOut ? ('deadline' as const) : ('interrupt' as const), detail: String(signal.reason) } : null;
     return { ...run, ...decideOutcome({ ending: run.ending, abort, deadlineMs, reattached: run.reattached }) };
   } finally {
     p.dispose();
@@ -92,20 +94,11 @@ export async function runPlanted(transport: Transport, main: string, opts: RunOp
 
 /** Pids whose process group is `pgid` or whose command line mentions `needle`. */
 export function survivors(pgid: number | null, needle: string): number[] {
-  const left: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (f[0] === 'Z') continue;
-      const cmd = readFileSync(`/proc/${name}/cmdline`, 'utf8');
-      if ((pgid !== null && f[2] === String(pgid)) || cmd.includes(needle)) left.push(Number(name));
-    } catch {
-      // gone while we looked
-    }
-  }
-  return left;
+  return processes()
+    // A zombie has finished; this test process mentions the needle itself.
+    .filter((p) => p.pid !== process.pid && p.state !== 'Z')
+    .filter((p) => (pgid !== null && p.pgid === pgid) || p.cmdline.includes(needle))
+    .map((p) => p.pid);
 }
 
 /** Python that allocates and touches exactly `mb` MiB of anonymous memory, then holds it. */
@@ -124,14 +117,9 @@ export function allocSource(mb: number, holdS = 0.3): string {
  * so agents of test files running in parallel are never hit.
  */
 export function agentForegrounds(worker: number): number[] {
-  const out: number[] = [];
-  for (const pid of descendantsOf(process.pid)) {
-    try {
-      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      if (pid !== worker && argv.some((a) => a.endsWith('monitor.py')) && argv.includes('start')) out.push(pid);
-    } catch {
-      // gone
-    }
-  }
-  return out;
+  const all = processes();
+  const mine = new Set(descendantsOf(process.pid, all));
+  return all
+    .filter((p) => mine.has(p.pid) && p.pid !== worker && p.argv.some((a) => a.endsWith('monitor.py')) && p.argv.includes('start'))
+    .map((p) => p.pid);
 }

@@ -41,11 +41,11 @@ t.test('unsupported', async (t) => {
   t.equal(a.outcome, 'unsupported');
   t.match(a.reason, /NumPy ABI/);
   t.equal(classify(ev({ code: 1, stderrTail: tb("ImportError: /lib/arm-linux-gnueabihf/libc.so.6: version `GLIBC_2.34' not found") })).outcome, 'unsupported');
-  const probe = classify(ev({ probe: { ok: false, message: 'no tflite runtime' }, code: null }));
+  const probe = classify(ev({ probe: { ok: false, message: 'no tflite runtime', killedBy: null }, code: null }));
   t.equal(probe.outcome, 'unsupported');
   t.match(probe.reason, /no tflite runtime/);
   t.same(probe.evidence, [{ source: 'probe', detail: 'no tflite runtime' }]);
-  t.equal(classify(ev({ probe: { ok: true, message: 'ok' } })).outcome, 'passed', 'a passing probe changes nothing');
+  t.equal(classify(ev({ probe: { ok: true, message: 'ok', killedBy: null } })).outcome, 'passed', 'a passing probe changes nothing');
 });
 
 t.test('memory_error', async (t) => {
@@ -74,7 +74,7 @@ t.test('oom_killed needs OOM evidence', async (t) => {
   const kernel = classify(ev({
     code: null,
     signal: 'KILL',
-    oom: { vmstatBefore: 5, vmstatAfter: 5, cgroupBefore: null, cgroupAfter: null, kernelLines: ['Out of memory: Killed process 4242 (python3) total-vm:1kB'] },
+    oom: { vmstatBefore: 5, vmstatAfter: 5, cgroupBefore: null, cgroupAfter: null, kernelLines: ['Out of memory: Killed process 4242 (python3) total-vm:1kB'], kernelLogSource: 'dmesg' },
   }));
   t.equal(kernel.outcome, 'oom_killed');
   t.match(kernel.reason, /kernel OOM line/);

@@ -5,7 +5,8 @@
 import t from 'tap';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { descendantsOf, startLocalSshd, processesUnder } from '../scripts/lib/local-sshd.ts';
+import { startLocalSshd } from '../scripts/lib/local-sshd.ts';
+import { descendantsOf, processesUnder } from '../scripts/lib/proc.ts';
 import { hil, onlyRunDir, readMeta, readRecords, startHil, TEST_SUITES, waitFor } from './helpers/hil.ts';
 
 t.setTimeout(600_000);
@@ -62,6 +63,23 @@ t.test('a device that dies mid-run is infra_error; the other three pass', async 
   t.equal(byDevice['sshd-2']?.outcome, 'infra_error', byDevice['sshd-2']?.reason ?? 'no record');
   t.equal(byDevice['sshd-2']?.expectation?.verdict, 'infra');
   for (const name of ['sshd-1', 'sshd-3', 'sshd-4']) t.equal(byDevice[name]?.outcome, 'passed', name);
+});
+
+t.test('a device whose sshd refuses connections is given up after its connect timeout, not the job deadline', async (t) => {
+  const rack = await startLocalSshd({ dir: t.testdir(), count: 1, defaults: { timeouts: { connect: '3s' } } });
+  t.teardown(() => rack.stop());
+  const out = join(rack.dir, 'runs');
+  // `long` sleeps two minutes under a 5-minute deadline: only a give-up on refusal ends it early.
+  const run = startHil([...common(rack.inventoryFile, out), '--suite', 'long']);
+  await waitFor('sshd-1 to start its payload', () => /sshd-1 long\.sshd-1: phase sleep/.test(run.stderr()));
+  rack.kill('sshd-1');
+  const { code } = await run.done;
+  t.equal(code, 3, 'exit 3: only infrastructure failed');
+  const [record] = readRecords(onlyRunDir(out));
+  t.equal(record?.outcome, 'infra_error', record?.reason ?? 'no record');
+  t.match(record?.reason ?? '', /refused/);
+  t.ok((record?.timing.wallMs ?? Infinity) < 60_000, `given up after ${record?.timing.wallMs} ms, far inside the 5-minute deadline`);
+  t.notMatch(run.stderr(), /MaxListenersExceededWarning/, 'retries leave no abort listeners behind');
 });
 
 t.test('an unknown key is refused, --accept-new records it, a changed key is always refused', async (t) => {

@@ -5,7 +5,6 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { newRunId, RunStore } from '../harness/results/store.ts';
 import { readResults, readRunMeta } from '../harness/results/read.ts';
-import { checkKnownHosts, fingerprintOf, keyTypeOf, knownHostsName, recordKnownHost } from '../harness/transport/host-keys.ts';
 import { DEVICES, makeRecord } from './fixtures/records.ts';
 
 const buildRecord = ({ runId }: { runId: string }) =>
@@ -58,34 +57,3 @@ t.test('finish records the end and the exit code', async (t) => {
   t.equal(written.interrupted, 'SIGINT');
   t.throws(() => store.append(buildRecord({ runId: 'run-2' })), /closed/);
 });
-
-t.test('known_hosts: trusted, unknown, changed, hashed entries', async (t) => {
-  const dir = t.testdir();
-  const keyA = sshKeyBlob('ssh-ed25519', 1);
-  const keyB = sshKeyBlob('ssh-ed25519', 2);
-  const file = join(dir, 'known_hosts');
-  t.equal(keyTypeOf(keyA), 'ssh-ed25519');
-  t.equal(knownHostsName('pi', 22), 'pi');
-  t.equal(knownHostsName('127.0.0.1', 2222), '[127.0.0.1]:2222');
-  t.same(checkKnownHosts([file], '127.0.0.1', 2222, keyA), { kind: 'unknown', presented: fingerprintOf(keyA) });
-  recordKnownHost(file, '127.0.0.1', 2222, keyA);
-  t.same(checkKnownHosts([file], '127.0.0.1', 2222, keyA), { kind: 'trusted' });
-  t.same(checkKnownHosts([file], '127.0.0.1', 2222, keyB), { kind: 'changed', presented: fingerprintOf(keyB), expected: fingerprintOf(keyA) });
-  t.same(checkKnownHosts([file], '127.0.0.1', 2223, keyB).kind, 'unknown', 'another port is another host');
-  // ssh-keygen -H style hashed entry for "pi".
-  const hashed = join(dir, 'hashed');
-  const { createHmac } = await import('node:crypto');
-  const salt = Buffer.from('0123456789abcdef0123');
-  const hash = createHmac('sha1', salt).update('pi').digest('base64');
-  const { writeFileSync } = await import('node:fs');
-  writeFileSync(hashed, `# comment\n|1|${salt.toString('base64')}|${hash} ssh-ed25519 ${keyA.toString('base64')}\n`);
-  t.same(checkKnownHosts([hashed], 'pi', 22, keyA), { kind: 'trusted' });
-  t.equal(checkKnownHosts([hashed], 'pi', 22, keyB).kind, 'changed');
-  t.match(fingerprintOf(keyA), /^SHA256:[A-Za-z0-9+/]{43}$/);
-});
-
-/** A well-formed SSH wire-format key blob: string type, string key. */
-function sshKeyBlob(type: string, seed: number): Buffer {
-  const str = (b: Buffer): Buffer => Buffer.concat([Buffer.from([0, 0, 0, b.length]), b]);
-  return Buffer.concat([str(Buffer.from(type)), str(Buffer.alloc(32, seed))]);
-}

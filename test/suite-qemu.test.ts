@@ -41,5 +41,14 @@ devices:
     t.equal(keras?.outcome, 'unsupported', `${device} keras-train`);
     t.match(keras?.reason ?? '', /missing tensorflow/);
     t.equal(keras?.expectation?.verdict, 'met');
+    const mine = records.filter((x) => x.device.name === device);
+    t.ok(mine.every((x) => typeof x.logs.console === 'string'), `${device}: every result carries its console excerpt`);
+    const booted = mine.filter((x) => x.timing.bootMs !== null);
+    t.equal(booted.length, 1, `${device}: the boot is recorded once, in the job that booted the VM`);
+    t.ok((booted[0]?.timing.bootMs ?? 0) > 0 && (booted[0]?.timing.connectMs ?? 0) >= (booted[0]?.timing.bootMs ?? 0), `${device}: boot is part of the wait for the device`);
+    for (const x of mine) {
+      const whole = Date.parse(x.timing.endedAt) - Date.parse(x.timing.startedAt);
+      t.equal(x.timing.wallMs + (x.timing.connectMs ?? 0), whole, `${x.jobId}: job time leaves the boot out`);
+    }
   }
 });

@@ -8,6 +8,7 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type {
   DeviceFacts,
@@ -20,7 +21,7 @@ import type {
   ResultRecord,
   UnavailableSource,
 } from '../results/record.ts';
-import type { ExecResult, Transport } from '../transport/transport.ts';
+import { ConnectionRefusedError, type ExecResult, type Transport } from '../transport/transport.ts';
 import { shellJoin } from '../transport/quote.ts';
 import type { AgentEvent, EndEvent, Rusage, SampleEvent, Value } from './protocol.ts';
 import { LineSplitter, parseEvent, ProtocolError } from './protocol.ts';
@@ -121,15 +122,6 @@ class RunState {
     else if (e.type === 'end') this.end = e;
   }
 }
-
-const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(t);
-      resolve();
-    }, { once: true });
-  });
 
 async function listFiles(dir: string, rel = ''): Promise<string[]> {
   const out: string[] = [];
@@ -329,6 +321,7 @@ export async function runOnDevice(
   let reattached = 0;
   let deployMs: number | null = null;
   let aborted = false;
+  let deviceDown = false;
   const t0 = Date.now();
   try {
     let probePath: string | null;
@@ -355,9 +348,10 @@ export async function runOnDevice(
       if (signal.aborted) break;
       try {
         if (attempt > 0) {
-          await sleep(Math.min(5000, 250 * 2 ** Math.min(attempt, 5)), signal);
+          await sleep(Math.min(5000, 250 * 2 ** Math.min(attempt, 5)), undefined, { signal }).catch(() => undefined);
           if (signal.aborted) break;
-          await transport.connect(signal);
+          // No connect attempt may run past the give-up time.
+          await transport.connect(AbortSignal.any([signal, AbortSignal.timeout(Math.max(0, giveUpAt - Date.now()))]));
           reattached++;
         }
         const res = await stream(transport, command, st, onEvent, signal);
@@ -376,6 +370,11 @@ export async function runOnDevice(
         }
         if (signal.aborted) break;
         lastError = describeReason(err);
+        // Refused for the whole connect timeout: the device is down, and waiting out the deadline changes nothing.
+        if (err instanceof ConnectionRefusedError) {
+          deviceDown = true;
+          return collected(job, wd, st, failure('lost', lastError), { deployMs, reattached, aborted });
+        }
       }
       if (Date.now() > giveUpAt) {
         return collected(job, wd, st, failure('lost', lastError), { deployMs, reattached, aborted });
@@ -392,7 +391,8 @@ export async function runOnDevice(
     if (!st.end) throw new Error('unreachable: loop ended without end event or abort');
     return collected(job, wd, st, { kind: 'agent_end', end: st.end }, { deployMs, reattached, aborted });
   } finally {
-    if (!job.keep) await cleanup(transport, job, wd);
+    // A device that is down would only cost another connect timeout; its workdir is swept on a later run.
+    if (!job.keep && !deviceDown) await cleanup(transport, job, wd);
   }
 }
 

@@ -23,8 +23,11 @@ export interface ControllerAbort {
   detail: string;
 }
 
+/** The agent's ending, needing only the end facts the rules read. */
+export type OutcomeEnding = Exclude<AgentEnding, { kind: 'agent_end' }> | { kind: 'agent_end'; end: EndFacts };
+
 export interface OutcomeInput {
-  ending: AgentEnding;
+  ending: OutcomeEnding;
   /** Null when the controller let the job run to its end. */
   abort: ControllerAbort | null;
   /** The deadline the agent enforced, for the reason text. */

@@ -4,12 +4,13 @@
  * a booting device refuses connections. Host keys are pinned.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import ssh2 from 'ssh2';
 import type { ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
 import type { SshTarget } from '../inventory/device.ts';
-import { checkKnownHosts, fingerprintOf, recordKnownHost, type HostKeyVerdict } from './host-keys.ts';
+import { checkKnownHosts, fingerprintOf, keyTypeOf, preferredHostKeyAlgorithms, recordKnownHost, type HostKeyCheck } from './host-keys.ts';
 import { shellJoin } from './quote.ts';
-import { HostKeyError, TransportError, type ExecOptions, type ExecResult, type Transport } from './transport.ts';
+import { ConnectionRefusedError, HostKeyError, TransportError, type ExecOptions, type ExecResult, type Transport } from './transport.ts';
 
 export interface SshOptions {
   /** Record unseen host keys instead of refusing them. A changed key is refused regardless. */
@@ -36,7 +37,7 @@ export class SshTransport implements Transport {
   private client: ssh2.Client | null = null;
   private sftpSession: Promise<SFTPWrapper> | null = null;
   private connecting: Promise<void> | null = null;
-  private lastHostKey: HostKeyVerdict | null = null;
+  private lastHostKey: HostKeyCheck | null = null;
 
   constructor(
     private readonly target: SshTarget & { name: string },
@@ -59,23 +60,31 @@ export class SshTransport implements Transport {
   }
 
   private async connectWithRetry(signal?: AbortSignal): Promise<void> {
-    const deadline = Date.now() + this.options.connectTimeoutMs;
+    const started = Date.now();
+    const deadline = started + this.options.connectTimeoutMs;
     // A missing key file or password variable is a configuration error: fail at once, never retry it.
     const config = this.connectConfig();
     let delay = 250;
+    let allRefused = true;
     for (let attempt = 1; ; attempt++) {
       signal?.throwIfAborted();
       try {
-        this.client = await this.connectOnce({ ...config, readyTimeout: Math.max(1000, Math.min(this.options.readyTimeoutMs ?? 20_000, deadline - Date.now())) }, signal);
+        // Each attempt ends by the deadline: none is started that would run past it.
+        const readyTimeout = Math.max(1, Math.min(this.options.readyTimeoutMs ?? 20_000, deadline - Date.now()));
+        this.client = await this.connectOnce({ ...config, readyTimeout }, signal);
         return;
       } catch (err) {
-        if (err instanceof HostKeyError || signal?.aborted || !this.retryable(err) || Date.now() + delay > deadline) {
+        allRefused &&= isRefused(err);
+        if (err instanceof HostKeyError || signal?.aborted || !this.retryable(err) || Date.now() >= deadline) {
           if (err instanceof TransportError) throw err;
-          throw new TransportError(`cannot connect to ${this.describe} after ${attempt} attempt(s): ${messageOf(err)}`, this.describe, { cause: err });
+          const message = `cannot connect to ${this.describe} after ${attempt} attempt(s): ${messageOf(err)}`;
+          if (allRefused) throw new ConnectionRefusedError(`${message} (refused for ${((Date.now() - started) / 1000).toFixed(1)} s)`, this.describe, { cause: err });
+          throw new TransportError(message, this.describe, { cause: err });
         }
-        await sleep(delay, signal);
-        delay = Math.min(delay * 2, 5000);
+        // The last wait ends at the deadline, so a refusing device is tried for its whole connect timeout.
+        await sleep(Math.min(delay, deadline - Date.now()), undefined, signal ? { signal } : {}).catch(() => undefined);
       }
+      delay = Math.min(delay * 2, 5000);
     }
   }
 
@@ -134,6 +143,10 @@ export class SshTransport implements Transport {
       keepaliveCountMax: 3,
       hostVerifier: (key: Buffer) => this.verifyHostKey(key),
     };
+    if (this.target.hostKey.fingerprint === null) {
+      const order = preferredHostKeyAlgorithms(this.knownHostsFiles(), host, port);
+      if (order !== null) config.algorithms = { serverHostKey: order };
+    }
     const pinned = this.target.hostKey.knownHosts;
     if (pinned !== null && !existsSync(expandHome(pinned, env))) {
       // A pin that points nowhere must not quietly turn into "unknown key" (and --accept-new).
@@ -158,37 +171,51 @@ export class SshTransport implements Transport {
   private verifyHostKey(key: Buffer): boolean {
     const { host, port, hostKey } = this.target;
     const presented = fingerprintOf(key);
-    let verdict: HostKeyVerdict;
+    let check: HostKeyCheck;
     if (hostKey.fingerprint !== null) {
-      verdict = presented === hostKey.fingerprint.replace(/=+$/, '') ? { kind: 'trusted' } : { kind: 'changed', presented, expected: hostKey.fingerprint };
+      // A pin names one key: any other key, of whatever type, is a changed identity.
+      check = presented === hostKey.fingerprint.replace(/=+$/, '') ? { kind: 'trusted' } : { kind: 'changed', presented: `${keyTypeOf(key)} ${presented}`, expected: hostKey.fingerprint };
     } else {
-      const env = this.options.env ?? process.env;
-      const files = [hostKey.knownHosts === null ? null : expandHome(hostKey.knownHosts, env), this.options.knownHostsFile].filter((f): f is string => f !== null);
-      verdict = checkKnownHosts(files, host, port, key);
-      if (verdict.kind === 'unknown' && this.options.acceptNew) {
+      check = checkKnownHosts(this.knownHostsFiles(), host, port, key);
+      if (check.kind === 'unknown' && this.options.acceptNew) {
         recordKnownHost(this.options.knownHostsFile, host, port, key);
-        verdict = { kind: 'trusted' };
+        check = { kind: 'trusted' };
       }
     }
-    this.lastHostKey = verdict;
-    return verdict.kind === 'trusted';
+    this.lastHostKey = check;
+    return check.kind === 'trusted';
   }
 
-  private hostKeyError(verdict: Exclude<HostKeyVerdict, { kind: 'trusted' }>): HostKeyError {
-    if (verdict.kind === 'changed') {
+  /** The device's own known_hosts pin (if any), then the harness's file. */
+  private knownHostsFiles(): string[] {
+    const env = this.options.env ?? process.env;
+    const pinned = this.target.hostKey.knownHosts;
+    return [...(pinned === null ? [] : [expandHome(pinned, env)]), this.options.knownHostsFile];
+  }
+
+  private hostKeyError(check: Exclude<HostKeyCheck, { kind: 'trusted' }>): HostKeyError {
+    if (check.kind === 'revoked') {
       return new HostKeyError(
-        `HOST KEY CHANGED for ${this.describe}: presented ${verdict.presented}, expected ${verdict.expected}. ` +
+        `REVOKED HOST KEY for ${this.describe}: ${check.presented} is marked @revoked in known_hosts. Refusing to connect.`,
+        this.describe,
+        check.presented,
+        null,
+      );
+    }
+    if (check.kind === 'changed') {
+      return new HostKeyError(
+        `HOST KEY CHANGED for ${this.describe}: presented ${check.presented}, expected ${check.expected}. ` +
           'Refusing to connect. If the device was re-imaged, remove its old entry from the known_hosts file or update host_key.',
         this.describe,
-        verdict.presented,
-        verdict.expected,
+        check.presented,
+        check.expected,
       );
     }
     return new HostKeyError(
-      `unknown host key for ${this.describe}: ${verdict.presented}. Pin it with \`host_key: ${verdict.presented}\` in the inventory, ` +
+      `unknown host key for ${this.describe}: ${check.presented}. Pin it with \`host_key: ${check.presented}\` in the inventory, ` +
         'or run with --accept-new to record it.',
       this.describe,
-      verdict.presented,
+      check.presented,
       null,
     );
   }
@@ -310,16 +337,7 @@ function expandHome(path: string, env: NodeJS.ProcessEnv): string {
   return path.startsWith('~/') ? `${env['HOME'] ?? ''}${path.slice(1)}` : path;
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
-      },
-      { once: true },
-    );
-  });
+/** The device's TCP port answered with a refusal: nothing listens there (sshd down, or the device still booting). */
+function isRefused(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException | null)?.code === 'ECONNREFUSED';
 }

@@ -78,6 +78,13 @@ export class TransportError extends Error {
   }
 }
 
+/**
+ * Every connect attempt was refused (nothing listened on the port) for the
+ * whole connect timeout: a fact about the device, not a slow network, so
+ * nobody should wait longer for it.
+ */
+export class ConnectionRefusedError extends TransportError {}
+
 /** The host key was unknown (and --accept-new not given) or changed. Never retried. */
 export class HostKeyError extends TransportError {
   constructor(
