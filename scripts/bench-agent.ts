@@ -10,13 +10,14 @@
  *   tsx scripts/bench-agent.ts [--python /usr/bin/python3] [--interval-ms 50] [--rounds 3]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runOnDevice, type AgentRun } from '../harness/agent/client.ts';
 import type { AgentEvent } from '../harness/agent/protocol.ts';
 import { LocalTransport } from '../harness/transport/local.ts';
+import { processes } from './lib/proc.ts';
 
 const { values: opts } = parseArgs({
   options: {
@@ -61,17 +62,9 @@ const local = new LocalTransport({ name: 'bench', capMb: null });
 
 /** Pids of the agent's streaming foreground (`monitor.py start`/`attach`) for a workdir root. */
 function followers(workdirRoot: string, worker: number): number[] {
-  const out: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name) || Number(name) === worker) continue;
-    try {
-      const argv = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
-      if (argv.some((a) => a.endsWith('.hil-monitor.py')) && argv.some((a) => a.startsWith(workdirRoot))) out.push(Number(name));
-    } catch {
-      // gone
-    }
-  }
-  return out;
+  return processes()
+    .filter((p) => p.pid !== worker && p.argv.some((a) => a.endsWith('.hil-monitor.py')) && p.argv.some((a) => a.startsWith(workdirRoot)))
+    .map((p) => p.pid);
 }
 
 /**

@@ -10,7 +10,8 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { removeCgroup } from '../harness/host/cgroup.ts';
-import { descendantsOf, processesUnder, startLocalSshd } from './lib/local-sshd.ts';
+import { startLocalSshd } from './lib/local-sshd.ts';
+import { commandLine, descendantsOf, processesUnder } from './lib/proc.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -33,7 +34,11 @@ if (command === 'start') {
     process.exit(2);
   }
   const capsMb = values.caps ? values.caps.split(',').map((c) => (c === '' || c === '-' ? null : Number(c))) : [];
-  const rack = await startLocalSshd({ dir, count: n, capsMb, ...(values.python ? { python: values.python } : {}) });
+  const rack = await startLocalSshd({ dir, count: n, capsMb, ...(values.python ? { python: values.python } : {}) }).catch((e: unknown) => {
+    // A refusal says what to change; a stack trace would bury it.
+    process.stderr.write(`local-sshd.ts: ${(e as Error).message}\n`);
+    process.exit(1);
+  });
   writeFileSync(state, JSON.stringify({ workRoot: rack.workRoot, devices: rack.devices.map((d) => ({ name: d.name, pid: d.pid, cgroup: d.cgroup?.path ?? null })) }));
   for (const d of rack.devices) process.stdout.write(`${d.name}  127.0.0.1:${d.port}  ${d.hostKeyFingerprint}${d.capMb ? `  cap ${d.capMb} MB` : ''}\n`);
   process.stdout.write(`inventory: ${rack.inventoryFile}\n`);
@@ -45,7 +50,7 @@ if (command === 'start') {
   const { workRoot, devices } = JSON.parse(readFileSync(state, 'utf8')) as { workRoot: string; devices: { name: string; pid: number; cgroup: string | null }[] };
   for (const d of devices) {
     // Only a pid that is still this device's sshd: the number may have been reused since `start`.
-    const alive = existsSync(`/proc/${d.pid}/cmdline`) && readFileSync(`/proc/${d.pid}/cmdline`, 'utf8').includes(join(dir, d.name));
+    const alive = commandLine(d.pid)?.includes(join(dir, d.name)) ?? false;
     for (const pid of [...(alive ? [d.pid, ...descendantsOf(d.pid)] : []), ...processesUnder(join(workRoot, d.name))]) {
       try {
         process.kill(pid, 'SIGKILL');

@@ -8,7 +8,8 @@ import t from 'tap';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { descendantsOf, startLocalSshd, type LocalSshdDevice } from '../scripts/lib/local-sshd.ts';
+import { startLocalSshd, type LocalSshdDevice } from '../scripts/lib/local-sshd.ts';
+import { descendantsOf } from '../scripts/lib/proc.ts';
 import { SshTransport } from '../harness/transport/ssh.ts';
 import { runPlanted, survivors } from './agent-fixtures.ts';
 

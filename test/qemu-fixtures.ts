@@ -2,10 +2,10 @@
  * Shared set-up of the QEMU tests: the images (built once, cached), devices made from
  * profiles, and a look at which QEMU processes are still alive.
  */
-import { readFileSync, readdirSync } from 'node:fs';
 import { DEFAULT_TIMEOUTS } from '../harness/inventory/load.ts';
 import { buildImage, type ImageInfo } from '../harness/image/index.ts';
 import type { QemuTarget } from '../harness/transport/qemu.ts';
+import { processes } from '../scripts/lib/proc.ts';
 
 /** Build both images (in parallel) or take them from the cache. A failure is thrown, never skipped. */
 export async function ensureImages(): Promise<Record<'armhf' | 'arm64', ImageInfo>> {
@@ -40,24 +40,7 @@ export function qemuDevice(name: string, profile: string, ramMb = 0, extra: Part
 
 /** Pids of live qemu-system processes whose command line mentions `needle` (e.g. a state folder). */
 export function qemuPidsMentioning(needle: string): number[] {
-  const out: number[] = [];
-  for (const p of readdirSync('/proc')) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8');
-      if (cmd.includes('qemu-system-') && cmd.includes(needle)) out.push(Number(p));
-    } catch {
-      /* exited meanwhile */
-    }
-  }
-  return out;
-}
-
-export async function waitUntil(cond: () => boolean | Promise<boolean>, limitMs: number, stepMs = 200): Promise<boolean> {
-  const end = Date.now() + limitMs;
-  while (Date.now() < end) {
-    if (await cond()) return true;
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
-  return cond();
+  return processes()
+    .filter((p) => p.cmdline.includes('qemu-system-') && p.cmdline.includes(needle))
+    .map((p) => p.pid);
 }

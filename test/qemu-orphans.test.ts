@@ -10,7 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isQemu, sweepStaleVms, vmsDir, writeVmRecord } from '../harness/transport/qemu/pidfiles.ts';
-import { ensureImage, qemuPidsMentioning, waitUntil } from './qemu-fixtures.ts';
+import { waitFor } from '../scripts/lib/wait.ts';
+import { ensureImage, qemuPidsMentioning } from './qemu-fixtures.ts';
 
 t.setTimeout(3_600_000);
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -46,8 +47,10 @@ async function controllerWithVm(mode: 'default' | 'abort') {
   };
   // Keep the pid seen: a first start replaces its template VM by the restored one, so a second look may miss.
   let pid: number | null = null;
-  const launched = await waitUntil(() => (pid = qemuPid()) !== null, 120_000);
-  if (!launched || pid === null) throw new Error(`the controller never launched QEMU:\n${out}`);
+  await waitFor('the controller to launch QEMU', () => (pid = qemuPid()) !== null, 120_000).catch((e: Error) => {
+    throw new Error(`${e.message}; its output:\n${out}`);
+  });
+  if (pid === null) throw new Error(`the controller never launched QEMU:\n${out}`);
   return { child, state, pid: pid as number, exited, output: () => out };
 }
 
@@ -58,8 +61,7 @@ for (const mode of ['default', 'abort'] as const) {
     c.child.kill('SIGINT');
     const code = await c.exited;
     if (mode === 'abort') t.equal(code, 130, `the controller exits 130\n${c.output()}`);
-    const gone = await waitUntil(() => !isQemu(c.pid), 30_000);
-    t.ok(gone, `QEMU ${c.pid} is gone after the controller's SIGINT`);
+    await t.resolves(waitFor(`QEMU ${c.pid} to exit`, () => !isQemu(c.pid), 30_000), `QEMU ${c.pid} is gone after the controller's SIGINT`);
     t.same(qemuPidsMentioning(c.state), [], 'no QEMU of that controller is left');
   });
 }
@@ -68,8 +70,7 @@ t.test('SIGKILL of the controller (a crash) leaves no QEMU, and the next start s
   const c = await controllerWithVm('default');
   c.child.kill('SIGKILL');
   await c.exited;
-  const gone = await waitUntil(() => !isQemu(c.pid), 30_000);
-  t.ok(gone, 'the parent-death signal ended QEMU');
+  await t.resolves(waitFor(`QEMU ${c.pid} to exit`, () => !isQemu(c.pid), 30_000), 'the parent-death signal ended QEMU');
   process.env['PI_HIL_STATE'] = c.state;
   t.ok(readdirSync(vmsDir()).length > 0, 'the dead controller left its VM folder');
   sweepStaleVms();
@@ -83,7 +84,7 @@ t.test('the sweep kills a QEMU whose controller is gone and spares live controll
   const fake = spawn('bash', ['-c', 'exec -a qemu-system-fake sleep 600'], { stdio: 'ignore', detached: true });
   fake.unref();
   const fakePid = fake.pid as number;
-  await waitUntil(() => isQemu(fakePid), 5000);
+  await waitFor('the stand-in QEMU to start', () => isQemu(fakePid), 5000);
   const deadDir = path.join(vmsDir(), 'stale-1');
   mkdirSync(deadDir);
   writeVmRecord(deadDir, { qemuPid: fakePid, controllerPid: 2 ** 22 + 7, binary: 'qemu-system-fake', name: 'stale', startedAt: '' });
@@ -92,7 +93,7 @@ t.test('the sweep kills a QEMU whose controller is gone and spares live controll
   writeVmRecord(liveDir, { qemuPid: 1, controllerPid: process.ppid, binary: 'x', name: 'live', startedAt: '' });
   const killed = sweepStaleVms();
   t.same(killed, [fakePid], 'the orphan was killed');
-  t.ok(await waitUntil(() => !isQemu(fakePid), 5000), 'and is gone');
+  await t.resolves(waitFor('the orphan to exit', () => !isQemu(fakePid), 5000), 'and is gone');
   t.notOk(existsSync(deadDir), "the orphan's folder is removed");
   t.ok(existsSync(liveDir), "a live controller's VM is left alone");
 });

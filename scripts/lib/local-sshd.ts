@@ -4,15 +4,20 @@
  * and, optionally, a memory cap (a cgroup the sshd and every session inherit).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { join, resolve } from 'node:path';
+import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
 import { tmpdir, userInfo } from 'node:os';
 import { stringify } from 'yaml';
 import { createMemoryCgroup, type MemoryCgroup } from '../../harness/host/cgroup.ts';
+import { descendantsOf, processesUnder } from './proc.ts';
+import { waitFor } from './wait.ts';
 
 export interface LocalSshdOptions {
-  /** Folder for keys, configs, pidfiles and the inventory. Created if missing. */
+  /**
+   * Folder for keys, configs, pidfiles and the inventory. Created if missing. It may be
+   * private to the caller (e.g. made by `mktemp -d`): the device user reads nothing in it.
+   */
   dir: string;
   count: number;
   /** Device name prefix: devices are `<prefix>-1` … `<prefix>-N`. */
@@ -80,17 +85,28 @@ export async function startLocalSshd(options: LocalSshdOptions): Promise<LocalSs
   if (!existsSync(SSHD)) throw new Error(`${SSHD} not found: install Debian's openssh-server (apt-get install openssh-server)`);
   const dir = resolve(options.dir);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  // sshd reads each device's authorized_keys as the device user: let it through the rack's folder.
-  chmodSync(dir, 0o711);
   // sshd refuses to start without its privilege-separation directory.
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
   const user = deviceUser();
-  // Device workdirs live under the system temp folder, where the device user can reach them
-  // wherever the rack's own folder is; nothing above them needs its mode changed.
+  // What the device user must reach lives under the system temp folder, not in `dir`,
+  // which may be closed to other users: its workdirs, and the authorized keys, which
+  // sshd opens with the user's own uid, not as root. The folder is the caller's and the
+  // key file read-only, so the user cannot change which keys log in as it.
   const workRoot = mkdtempSync(join(tmpdir(), 'pi-hil-rack-'));
   chmodSync(workRoot, 0o711);
   const identityFile = join(dir, 'harness_ed25519');
   if (!existsSync(identityFile)) keygen(identityFile, 'pi-hil harness');
+  const authorizedKeys = join(workRoot, 'authorized_keys');
+  writeFileSync(authorizedKeys, readFileSync(`${identityFile}.pub`), { mode: 0o644 });
+  chmodSync(authorizedKeys, 0o644);
+  try {
+    assertReachable(user, authorizedKeys);
+  } catch (err) {
+    rmSync(workRoot, { recursive: true, force: true });
+    throw err;
+  }
+  const sshdFor = (name: string, port: number, capMb: number | null, cgroup: MemoryCgroup | null): Promise<LocalSshdDevice> =>
+    launch({ dir, workRoot, name, port, authorizedKeys, capMb, cgroup, user });
   const prefix = options.prefix ?? 'sshd';
   const devices: LocalSshdDevice[] = [];
   const rack: LocalSshdRack = {
@@ -108,7 +124,7 @@ export async function startLocalSshd(options: LocalSshdOptions): Promise<LocalSs
         rmSync(join(dir, device.name, 'host_ed25519'), { force: true });
         rmSync(join(dir, device.name, 'host_ed25519.pub'), { force: true });
       }
-      Object.assign(device, await launch(dir, workRoot, device.name, device.port, identityFile, device.capMb, device.cgroup, user));
+      Object.assign(device, await sshdFor(device.name, device.port, device.capMb, device.cgroup));
     },
     stop: () => {
       for (const device of devices) {
@@ -124,7 +140,7 @@ export async function startLocalSshd(options: LocalSshdOptions): Promise<LocalSs
       const capMb = options.capsMb?.[i] ?? null;
       const cgroup = capMb === null ? null : createMemoryCgroup(`pi-hil-sshd-${name}-${process.pid}`, capMb);
       try {
-        devices.push(await launch(dir, workRoot, name, await freePort(), identityFile, capMb, cgroup, user));
+        devices.push(await sshdFor(name, await freePort(), capMb, cgroup));
       } catch (err) {
         cgroup?.remove();
         throw err;
@@ -144,27 +160,25 @@ function find(devices: LocalSshdDevice[], name: string): LocalSshdDevice {
   return device;
 }
 
-async function launch(
-  dir: string,
-  workRoot: string,
-  name: string,
-  port: number,
-  identityFile: string,
-  capMb: number | null,
-  cgroup: MemoryCgroup | null,
-  user: { uid: number; gid: number },
-): Promise<LocalSshdDevice> {
+interface LaunchSpec {
+  dir: string;
+  workRoot: string;
+  name: string;
+  port: number;
+  authorizedKeys: string;
+  capMb: number | null;
+  cgroup: MemoryCgroup | null;
+  user: { uid: number; gid: number };
+}
+
+async function launch({ dir, workRoot, name, port, authorizedKeys, capMb, cgroup, user }: LaunchSpec): Promise<LocalSshdDevice> {
   const home = join(dir, name);
   mkdirSync(home, { recursive: true, mode: 0o700 });
-  chmodSync(home, 0o711);
   const work = join(workRoot, name);
   mkdirSync(work, { recursive: true, mode: 0o700 });
   chownSync(work, user.uid, user.gid);
   const hostKey = join(home, 'host_ed25519');
   if (!existsSync(hostKey)) keygen(hostKey, `pi-hil ${name} host key`);
-  // sshd reads authorized_keys as the device user.
-  writeFileSync(join(home, 'authorized_keys'), readFileSync(`${identityFile}.pub`), { mode: 0o644 });
-  chmodSync(join(home, 'authorized_keys'), 0o644);
   const config = join(home, 'sshd_config');
   writeFileSync(
     config,
@@ -173,11 +187,12 @@ async function launch(
       'ListenAddress 127.0.0.1',
       `HostKey ${hostKey}`,
       `PidFile ${join(home, 'sshd.pid')}`,
-      `AuthorizedKeysFile ${join(home, 'authorized_keys')}`,
+      `AuthorizedKeysFile ${authorizedKeys}`,
       'PubkeyAuthentication yes',
       'PasswordAuthentication no',
       'KbdInteractiveAuthentication no',
       'PermitRootLogin prohibit-password',
+      // The key file lies outside the user's home, under the world-writable temp folder: StrictModes would refuse it.
       'StrictModes no',
       'UsePAM no',
       'Subsystem sftp internal-sftp',
@@ -219,46 +234,6 @@ function killDevice(device: LocalSshdDevice, home: string): void {
   }
 }
 
-/** Pids whose command line mentions a path inside `dir` (`sshd-1/` is not `sshd-10/`). */
-export function processesUnder(dir: string): number[] {
-  const prefix = dir.endsWith('/') ? dir : `${dir}/`;
-  return readdirNumeric('/proc').filter((pid) => {
-    try {
-      return pid !== process.pid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(prefix);
-    } catch {
-      return false;
-    }
-  });
-}
-
-export function descendantsOf(root: number): number[] {
-  const children = new Map<number, number[]>();
-  for (const entry of readdirNumeric('/proc')) {
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      children.set(ppid, [...(children.get(ppid) ?? []), entry]);
-    } catch {
-      /* exited while we looked */
-    }
-  }
-  const out: number[] = [];
-  const stack = [root];
-  while (stack.length > 0) {
-    for (const child of children.get(stack.pop()!) ?? []) {
-      out.push(child);
-      stack.push(child);
-    }
-  }
-  return out;
-}
-
-function readdirNumeric(path: string): number[] {
-  return readdirSync(path)
-    .filter((s) => /^\d+$/.test(s))
-    .map(Number);
-}
-
 function keygen(path: string, comment: string): void {
   const r = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', path], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`ssh-keygen failed: ${r.stderr || r.error?.message}`);
@@ -285,28 +260,57 @@ async function freePort(): Promise<number> {
 
 /** Ready means the SSH banner answers, not just that TCP accepts. */
 async function waitForBanner(port: number, died: () => string | null, timeoutMs = 10_000): Promise<void> {
-  const { connect } = await import('node:net');
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const why = died();
-    if (why !== null) throw new Error(why);
-    const ok = await new Promise<boolean>((done) => {
-      const socket = connect(port, '127.0.0.1');
-      socket.setTimeout(1000);
-      socket.once('data', (d) => {
-        socket.destroy();
-        done(d.toString().startsWith('SSH-'));
-      });
-      socket.once('error', () => done(false));
-      socket.once('timeout', () => {
-        socket.destroy();
-        done(false);
-      });
+  await waitFor(
+    `sshd on 127.0.0.1:${port} to answer with an SSH banner`,
+    () => {
+      const why = died();
+      if (why !== null) throw new Error(why);
+      return sshBanner(port);
+    },
+    timeoutMs,
+    100,
+  );
+}
+
+function sshBanner(port: number): Promise<boolean> {
+  return new Promise<boolean>((done) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.setTimeout(1000);
+    socket.once('data', (d) => {
+      socket.destroy();
+      done(d.toString().startsWith('SSH-'));
     });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
+    socket.once('error', () => done(false));
+    socket.once('timeout', () => {
+      socket.destroy();
+      done(false);
+    });
+  });
+}
+
+/**
+ * Run as root, check that the device user can read `file` before any sshd starts:
+ * otherwise every login fails later with nothing but "Permission denied (publickey)".
+ * The check runs as that user, so it sees exactly the folder modes sshd will.
+ */
+function assertReachable(user: { name: string; uid: number; gid: number }, file: string): void {
+  if (user.uid === process.getuid?.()) return;
+  const can = (test: '-r' | '-x', path: string): boolean =>
+    spawnSync('test', [test, path], { uid: user.uid, gid: user.gid }).status === 0;
+  if (can('-r', file)) return;
+  const folders: string[] = [];
+  for (let d = dirname(file); ; d = dirname(d)) {
+    folders.unshift(d);
+    if (d === dirname(d)) break;
   }
-  throw new Error(`sshd on 127.0.0.1:${port} did not answer with a banner within ${timeoutMs} ms`);
+  const closed = folders.find((d) => !can('-x', d));
+  const why = closed
+    ? `${closed} (mode ${(statSync(closed).mode & 0o7777).toString(8).padStart(4, '0')}) is closed to it`
+    : 'the file is not readable to it';
+  throw new Error(
+    `the device user ${user.name} cannot read ${file}, which sshd opens as that user: ${why}. ` +
+      `The rack keeps it under the system temp folder (${tmpdir()}); point TMPDIR at a folder every user can traverse, such as /tmp`,
+  );
 }
 
 function inventoryYaml(rack: LocalSshdRack, options: LocalSshdOptions): string {

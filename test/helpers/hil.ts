@@ -54,14 +54,8 @@ export function readMeta(runDir: string): RunMeta {
   return JSON.parse(readFileSync(join(runDir, 'run.json'), 'utf8')) as RunMeta;
 }
 
-/** Resolve when `predicate` holds, polling; reject after `timeoutMs` with `what`. */
-export async function waitFor(what: string, predicate: () => boolean, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+/** Tests that drive `hil` wait on its output with the shared wait, offered here beside startHil. */
+export { waitFor } from '../../scripts/lib/wait.ts';
 
 /**
  * Node arguments that load TypeScript in a child process the way this test
