@@ -1,7 +1,7 @@
 import t from 'tap';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { hil, TEST_SUITES } from './helpers/hil.ts';
+import { hil, onlyRunDir, readMeta, readRecords, startHil, TEST_SUITES, waitFor } from './helpers/hil.ts';
 import { createProgress } from '../harness/cli/progress.ts';
 import { table } from '../harness/cli/table.ts';
 import { exitCodeFor } from '../harness/cli/run.ts';
@@ -72,6 +72,90 @@ t.test('configuration and usage errors exit 2 with positions', async (t) => {
     t.equal(u.code, 2, args.join(' '));
     t.match(u.stderr, message, args.join(' '));
   }
+});
+
+/** Live processes whose command line mentions `needle`. */
+function processesMentioning(needle: string): number[] {
+  const found: number[] = [];
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p) || Number(p) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(needle)) found.push(Number(p));
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return found;
+}
+
+/**
+ * A local capped device running the two-minute `long` suite. Its python is a wrapper
+ * that, once `stuck` exists, hangs before starting Python, as a device that stops
+ * answering does: the harness's clean-up of the job (which runs the agent's python)
+ * then cannot finish.
+ */
+function hangingDevice(dir: string): { inventory: string; stuck: string; python: string } {
+  const stuck = join(dir, 'stuck');
+  const python = join(dir, 'python');
+  writeFileSync(python, `#!/bin/sh\nif [ -e '${stuck}' ]; then sleep 300; fi\nexec python3 "$@"\n`, { mode: 0o755 });
+  const file = inventory(dir, `devices:\n  - { name: cap-a, transport: local, cap_mb: 256, ram_mb: 512, arch: amd64, python: ${JSON.stringify(python)} }\n`);
+  return { inventory: file, stuck, python };
+}
+
+t.test('one Ctrl-C: the running job is stopped and recorded, run.json says the clean-up was waited for', async (t) => {
+  const dir = t.testdir();
+  const device = hangingDevice(dir);
+  const out = join(dir, 'runs');
+  const run = startHil(['run', '-i', device.inventory, '--suites', TEST_SUITES, '--suite', 'long', '--out', out, '--no-report']);
+  t.teardown(() => void run.child.kill('SIGKILL'));
+  await waitFor('the long job to start sleeping', () => /long\.cap-a: phase sleep/.test(run.stderr()));
+  run.child.kill('SIGINT');
+  const { code } = await run.done;
+  t.equal(code, 130, run.stderr());
+  const runDir = onlyRunDir(out);
+  const meta = readMeta(runDir);
+  t.equal(meta.exitCode, 130);
+  t.equal(meta.interrupted, 'SIGINT');
+  t.type(meta.endedAt, 'string');
+  t.same(meta.interruption, { signals: ['SIGINT'], remoteCleanup: 'waited', unfinishedJobs: [] });
+  const records = readRecords(runDir);
+  t.same(records.map((r) => r.jobId), ['long.cap-a'], 'the stopped job has its record');
+  t.match(records[0]?.reason, /interrupted|SIGINT/);
+});
+
+t.test('a second Ctrl-C exits at once, and run.json says what happened', async (t) => {
+  const dir = t.testdir();
+  const device = hangingDevice(dir);
+  const out = join(dir, 'runs');
+  const run = startHil(['run', '-i', device.inventory, '--suites', TEST_SUITES, '--suite', 'long', '--out', out, '--no-report']);
+  t.teardown(() => {
+    run.child.kill('SIGKILL');
+    for (const pid of processesMentioning(device.python)) process.kill(pid, 'SIGKILL');
+  });
+  await waitFor('the long job to start sleeping', () => /long\.cap-a: phase sleep/.test(run.stderr()));
+  writeFileSync(device.stuck, '');
+  run.child.kill('SIGINT');
+  await waitFor('the first SIGINT to be taken', () => /SIGINT: starting no new jobs/.test(run.stderr()), 10_000);
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  t.equal(run.child.exitCode, null, 'after one Ctrl-C the controller still waits for the clean-up on the device');
+
+  const sent = Date.now();
+  run.child.kill('SIGINT');
+  const { code } = await run.done;
+  const tookMs = Date.now() - sent;
+  t.equal(code, 130, run.stderr());
+  t.ok(tookMs < 10_000, `exited ${tookMs} ms after the second SIGINT, without waiting for the device`);
+  t.match(run.stderr(), /second SIGINT: abandoning the clean-up on the devices; 1 running job\(s\) left without a record \(long\.cap-a\)/);
+
+  const runDir = onlyRunDir(out);
+  const meta = readMeta(runDir);
+  t.equal(meta.exitCode, 130);
+  t.equal(meta.interrupted, 'SIGINT');
+  t.type(meta.endedAt, 'string');
+  t.same(meta.interruption, { signals: ['SIGINT', 'SIGINT'], remoteCleanup: 'abandoned', unfinishedJobs: ['long.cap-a'] });
+  t.same(readRecords(runDir), [], 'the abandoned job has no record, as run.json says');
+  // Closing the connection still ran: the device's cgroup, with the payload and the hung python, is gone.
+  t.same(processesMentioning(device.python), [], 'no process of the hung clean-up is left');
 });
 
 t.test('hil check --inventory-only validates without touching devices', async (t) => {

@@ -5,7 +5,8 @@
  * Exit codes: 0 every job met its expectation; 1 some job did not (a product
  * regression); 3 only infrastructure failed; 4 the harness itself failed;
  * 2 bad configuration or usage; 130/143 interrupted by SIGINT/SIGTERM
- * (finished results are kept).
+ * (finished results are kept). A second signal stops waiting for the clean-up
+ * on the devices; run.json then says so (`interruption.remoteCleanup`).
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -18,6 +19,7 @@ import { executeJob } from '../run/job.ts';
 import { parseShard, planJobs, type Selection } from '../run/plan.ts';
 import { schedule } from '../run/scheduler.ts';
 import type { ResultRecord } from '../results/record.ts';
+import type { InterruptSignal, Interruption, RunMeta } from '../results/run-meta.ts';
 import { newRunId, RunStore } from '../results/store.ts';
 import { loadSuites } from '../suite/suite.ts';
 import { judge } from '../suite/expectation.ts';
@@ -44,6 +46,10 @@ export const RUN_SPEC: CommandSpec = {
 };
 
 const STATUS_EXIT = { ok: 0, unmet: 1, infra: 3, harness: 4 } as const;
+/** 128 + the signal's number, as a shell reports a process killed by it. */
+const EXIT_ON_SIGNAL: Record<InterruptSignal, number> = { SIGINT: 130, SIGTERM: 143 };
+/** After a second signal, how long closing the connections may delay the exit. */
+const CLOSE_GRACE_MS = 5_000;
 
 export async function runCommand(argv: string[]): Promise<number> {
   const { values, help } = parseCommand(RUN_SPEC, argv);
@@ -83,18 +89,43 @@ export async function runCommand(argv: string[]): Promise<number> {
   });
   process.stderr.write(`hil run ${runId}: ${jobs.length} job(s) on ${devices.length} device(s) → ${store.dir}\n`);
 
+  const progress = createProgress(devices.map((d) => d.name));
   const controller = new AbortController();
-  let interrupted: 'SIGINT' | 'SIGTERM' | null = null;
+  let interrupted: InterruptSignal | null = null;
+  const signals: InterruptSignal[] = [];
+  let abandoned = false;
+  /** Jobs started and not yet recorded: what an abandoned clean-up leaves without a record. */
+  const running = new Set<string>();
   const transports = new Map<string, Transport>();
-  const onSignal = (sig: 'SIGINT' | 'SIGTERM'): void => {
+  let finished = false;
+  const finishRun = (exitCode: number, remoteCleanup: Interruption['remoteCleanup']): void => {
+    if (finished) return;
+    finished = true;
+    const end: Pick<RunMeta, 'endedAt' | 'exitCode' | 'interrupted' | 'interruption'> = { endedAt: new Date().toISOString(), exitCode, interrupted };
+    if (interrupted !== null) end.interruption = { signals: [...signals], remoteCleanup, unfinishedJobs: [...running] };
+    // The store merges whatever it is given into run.json; its own type names only the older fields.
+    store.finish(end);
+  };
+  const onSignal = (sig: InterruptSignal): void => {
+    signals.push(sig);
+    if (abandoned) return; // already on the way out
     if (interrupted !== null) {
-      // A second interrupt: stop waiting for remote cleanup. Finished results are already on disk.
-      process.stderr.write(`\nhil: second ${sig}: closing connections and exiting now\n`);
-      void Promise.allSettled([...transports.values()].map((t) => t.close())).finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+      // A second interrupt: stop waiting for the clean-up on the devices. run.json is
+      // written first, so it tells how the run ended even if closing the connections hangs.
+      abandoned = true;
+      const code = EXIT_ON_SIGNAL[interrupted];
+      progress.stop();
+      process.stderr.write(
+        `\nhil: second ${sig}: abandoning the clean-up on the devices; ${running.size} running job(s) left without a record (${[...running].join(', ') || 'none'}); closing connections and exiting ${code}\n`,
+      );
+      finishRun(code, 'abandoned');
+      // Closing is local work (sockets, VM processes, cgroups), but it must not hold the exit either.
+      const grace = new Promise<void>((resolve) => setTimeout(resolve, CLOSE_GRACE_MS));
+      void Promise.race([Promise.allSettled([...transports.values()].map((t) => t.close())), grace]).finally(() => process.exit(code));
       return;
     }
     interrupted = sig;
-    process.stderr.write(`\nhil: ${sig}: starting no new jobs, stopping running ones, keeping finished results\n`);
+    process.stderr.write(`\nhil: ${sig}: starting no new jobs, stopping running ones, keeping finished results; a second ${sig} stops waiting for the devices\n`);
     controller.abort(new Error(`${sig} received`));
   };
   const sigint = (): void => onSignal('SIGINT');
@@ -102,7 +133,6 @@ export async function runCommand(argv: string[]): Promise<number> {
   process.on('SIGINT', sigint);
   process.on('SIGTERM', sigterm);
 
-  const progress = createProgress(devices.map((d) => d.name));
   const acceptNew = values['accept-new'] === true;
   const records: ResultRecord[] = [];
   let crashes: { jobId: string; error: unknown }[] = [];
@@ -110,6 +140,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     ({ crashed: crashes } = await schedule(
       jobs,
       async (job, signal) => {
+        running.add(job.id);
         const record = await executeJob(job, signal, {
           runId,
           transportFor: (device: Device) => {
@@ -124,8 +155,11 @@ export async function runCommand(argv: string[]): Promise<number> {
           sampleIntervalMs,
           observe: (e) => progress.observe(e),
         });
+        // After an abandoned clean-up run.json is final and lists this job as unfinished.
+        if (abandoned) return record;
         // Appended and flushed the moment the job ends: a crash after this loses nothing.
         store.append(record);
+        running.delete(job.id);
         records.push(record);
         return record;
       },
@@ -145,8 +179,10 @@ export async function runCommand(argv: string[]): Promise<number> {
     process.off('SIGTERM', sigterm);
   }
 
-  const code = crashes.length > 0 ? STATUS_EXIT.harness : interrupted === 'SIGINT' ? 130 : interrupted === 'SIGTERM' ? 143 : exitCodeFor(records);
-  store.finish({ endedAt: new Date().toISOString(), exitCode: code, interrupted });
+  // The second signal's handler has written run.json and owns the exit.
+  if (abandoned) return new Promise<number>(() => undefined);
+  const code = crashes.length > 0 ? STATUS_EXIT.harness : interrupted !== null ? EXIT_ON_SIGNAL[interrupted] : exitCodeFor(records);
+  finishRun(code, 'waited');
   process.stderr.write(`hil run ${runId}: ${records.length}/${jobs.length} job(s) recorded in ${join(store.dir, 'results.jsonl')}\n`);
   if (values['no-report'] !== true) await buildReports(store.dir, reporter === 'tap');
   return code;

@@ -14,5 +14,25 @@ export interface RunMeta {
   /** Planned jobs, so a reader can tell finished from never-started. */
   jobs: string[];
   exitCode: number | null;
-  interrupted: 'SIGINT' | 'SIGTERM' | null;
+  /** The signal that stopped the run (the first SIGINT or SIGTERM); null when none came. */
+  interrupted: InterruptSignal | null;
+  /** What the interrupt led to. Absent when no signal came (and in runs recorded before it existed). */
+  interruption?: Interruption;
+}
+
+export type InterruptSignal = 'SIGINT' | 'SIGTERM';
+
+export interface Interruption {
+  /** Every SIGINT and SIGTERM the controller received, in order. */
+  signals: InterruptSignal[];
+  /**
+   * `waited`: the running jobs were stopped on their devices, recorded, and the
+   * connections closed before the exit. `abandoned`: a second signal made the
+   * controller exit without waiting for that clean-up, so the jobs in
+   * `unfinishedJobs` have no record and may have left processes or workdirs on
+   * their devices.
+   */
+  remoteCleanup: 'waited' | 'abandoned';
+  /** Jobs that had started when the controller stopped and have no record. */
+  unfinishedJobs: string[];
 }
