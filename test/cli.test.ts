@@ -1,7 +1,9 @@
 import t from 'tap';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { hil, onlyRunDir, readMeta, readRecords, startHil, TEST_SUITES, waitFor } from './helpers/hil.ts';
+import { hil, onlyRunDir, PROJECT, readMeta, readRecords, startHil, TEST_SUITES, waitFor } from './helpers/hil.ts';
 import { createProgress } from '../harness/cli/progress.ts';
 import { table } from '../harness/cli/table.ts';
 import { exitCodeFor } from '../harness/cli/run.ts';
@@ -33,6 +35,41 @@ t.test('every command has --help; no command and unknown commands are usage erro
   const bad = await hil(['rnu']);
   t.equal(bad.code, 2);
   t.match(bad.stderr, /unknown command "rnu"[\s\S]*allowed: run, check/);
+});
+
+t.test('linked with npm link, `hil` runs from a folder outside the project', async (t) => {
+  // A throwaway global prefix, so no link is left behind on this machine.
+  const prefix = mkdtempSync(join(tmpdir(), 'pi-hil-prefix-'));
+  const elsewhere = mkdtempSync(join(tmpdir(), 'pi-hil-elsewhere-'));
+  t.teardown(() => {
+    rmSync(prefix, { recursive: true, force: true });
+    rmSync(elsewhere, { recursive: true, force: true });
+  });
+  const env = { ...process.env, NPM_CONFIG_PREFIX: prefix, PATH: `${join(prefix, 'bin')}:${process.env['PATH'] ?? ''}` };
+  delete env['PI_HIL_TS_LOADER'];
+  const link = spawnSync('npm', ['link', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: PROJECT, env, encoding: 'utf8', timeout: 120_000 });
+  t.equal(link.status, 0, `npm link: ${link.stderr}`);
+  t.ok(lstatSync(join(prefix, 'bin', 'hil')).isSymbolicLink(), 'npm link put a `hil` on the PATH');
+
+  const help = spawnSync('hil', ['--help'], { cwd: elsewhere, env, encoding: 'utf8', timeout: 60_000 });
+  t.equal(help.status, 0, help.stderr);
+  t.match(help.stdout, /Usage: hil <command> \[options\]/);
+  // The inventory is read from the folder it runs in, the suites from the project.
+  writeFileSync(join(elsewhere, 'devices.yaml'), LOCAL);
+  const list = spawnSync('hil', ['list'], { cwd: elsewhere, env, encoding: 'utf8', timeout: 60_000 });
+  t.equal(list.status, 0, list.stderr);
+  t.match(list.stdout, /cap-a\s+local/);
+  t.match(list.stdout, /keras-train/);
+});
+
+t.test('no README example can run a stranger\'s package: every npx is --no-install', async (t) => {
+  const readme = readFileSync(join(PROJECT, 'README.md'), 'utf8');
+  // The commands a reader copies: fenced blocks and inline code.
+  const code = [...readme.matchAll(/```[^\n]*\n([\s\S]*?)```/g)].map((m) => m[1] ?? '');
+  code.push(...[...readme.replace(/```[\s\S]*?```/g, '').matchAll(/`([^`\n]+)`/g)].map((m) => m[1] ?? ''));
+  const bare = code.flatMap((c) => [...c.matchAll(/\bnpx\b(?! --no-install)[^\n]*/g)].map((m) => m[0]));
+  t.same(bare, [], 'bare npx asks the npm registry when the command is not installed where it runs');
+  t.match(readme, /npm link/, 'the README says how to put `hil` on the PATH');
 });
 
 t.test('hil list prints devices, groups and suites', async (t) => {
