@@ -51,8 +51,9 @@ t.test('test cases carry identity, labels, steps and attachments', async (t) => 
     labels: { name: string; value: string }[];
     parameters: { name: string; value: string }[];
     extra: { history?: { items: { status: string }[] } };
-    testStage: { steps: { name: string }[]; attachments: { name: string; source: string }[] };
+    testStage: { steps: { name: string; status: string }[]; attachments: { name: string; source: string }[] };
     statusMessage?: string;
+    statusTrace?: string;
   }
   const cases = readdirSync(dir).map((f) => json<Case>(join(dir, f)));
   t.equal(cases.length, 21);
@@ -69,7 +70,8 @@ t.test('test cases carry identity, labels, steps and attachments', async (t) => 
   const param = (name: string) => oom.parameters.find((p) => p.name === name)?.value;
   t.equal(param('device'), 'host-1g-amd64');
   t.equal(param('suite'), 'keras-train');
-  t.same(oom.testStage.steps.map((s) => s.name.split(':')[0]), ['import', 'build', 'compile', 'fit'], 'one step per phase');
+  t.same(oom.testStage.steps.map((s) => s.name.split(':')[0]), ['import', 'build', 'compile', 'fit', 'peak memory', 'agent session'], 'one step per phase, then the peaks and the session');
+  t.equal(oom.testStage.steps[4]?.name, 'peak memory: RSS 1004 MB · anon 622 MB · cgroup 1018 MB (they differ by more than 10%)');
   t.same(
     oom.testStage.attachments.map((a) => a.name).sort(),
     ['device facts', 'kernel OOM lines', 'memory timeline (CSV)', 'memory timeline (chart)', 'stdout'],
@@ -82,6 +84,15 @@ t.test('test cases carry identity, labels, steps and attachments', async (t) => 
   t.equal(armhf?.status, 'passed', 'unsupported where the expectation allows it: passed');
   t.equal(cases.find((c) => c.fullName === 'device-listing.pi5-8g-arm64')?.status, 'broken');
   t.equal(cases.find((c) => c.fullName === 'tflite-inference.pi5-8g-arm64')?.status, 'skipped');
+  // A job that survived an SSH drop says so in the generated report, and still links to last night.
+  const survivor = cases.find((c) => c.fullName === 'keras-train.pi4b-4g-arm64');
+  t.equal(survivor?.parameters.find((p) => p.name === 're-attached')?.value, '1');
+  t.equal(survivor?.parameters.find((p) => p.name === 'payload pid')?.value, '5437');
+  t.match(survivor?.testStage.steps.map((s) => s.name), ['import', 'build', 'compile', 'fit', /^peak memory/, 'agent session: payload pid 5437; survived 1 SSH drop (re-attached); nothing left running']);
+  t.match(survivor?.statusTrace, /agent: survived 1 SSH drop \(re-attached\)/);
+  t.same(survivor?.extra.history?.items.map((i) => i.status), ['passed'], 'the session parameters leave the history id alone');
+  const verbose = cases.find((c) => c.fullName === 'keras-train.pi5-8g-arm64');
+  t.ok(verbose?.testStage.attachments.some((a) => a.name === 'stdout (truncated: 125 KB written, last 8.0 KB kept)'), 'a cut stream says so');
   // History links across runs: the crashed job was passed last night.
   const crashed = cases.find((c) => c.fullName === 'tflite-inference.pi4b-2g-armhf');
   t.same(crashed?.extra.history?.items.map((i) => i.status), ['passed']);

@@ -5,11 +5,14 @@
  */
 import t from 'tap';
 import { readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { writeReports } from '../harness/report/index.ts';
 import { launchChromium, watchErrors } from './helpers/browser.ts';
 import { copyRuns } from './helpers/runs.ts';
+import { device as fixtureDevice, makeMeta, makeRecord } from './fixtures/records.ts';
+import { runFiles } from './fixtures/runs.ts';
 
 t.setTimeout(120_000);
 const runs = await copyRuns(t, 'nightly-041', 'nightly-042');
@@ -39,8 +42,11 @@ t.test('the comparison page renders from file:// without network or errors', asy
   t.same(await matrix.locator('th[scope=rowgroup]').allInnerTexts(), ['32-bit userland', '64-bit userland']);
   const oomCell = matrix.locator('td[data-job="keras-train.host-1g-amd64"]');
   await t.resolves(oomCell.locator('.badge.o-oom_killed').waitFor({ state: 'visible' }), 'oom_killed badge visible');
-  t.match(await oomCell.innerText(), /oom_killed\s+peak 1004 MB · 1 min 39 s\s+unexpected \(expected passed\)/);
-  t.match(await matrix.locator('td[data-job="keras-train.pi3b-1g-armhf"]').innerText(), /unsupported[\s\S]*as expected/);
+  t.match(await oomCell.innerText(), /oom_killed\s+peak RSS 1004 MB · anon 622 MB · cgroup 1018 MB\s+1 min 38 s\s+unexpected \(expected passed\)/);
+  // Its runtime is not installed there: not tried, in its own group rather than "as expected".
+  t.match(await matrix.locator('td[data-job="keras-train.pi3b-1g-armhf"]').innerText(), /unsupported[\s\S]*not installed$/);
+  t.equal(await matrix.locator('td.c-notinstalled').count(), 4);
+  t.match(await page.locator('.chips').innerText(), /4 not installed/);
   t.match(await matrix.locator('td[data-job="device-listing.pi5-8g-arm64"]').innerText(), /infra_error[\s\S]*infrastructure/);
 
   // Charts: a timeline per job and peak bars per device, each with a title and description.
@@ -58,6 +64,20 @@ t.test('the comparison page renders from file:// without network or errors', asy
 
   // Claims and diff.
   t.same(await page.locator('#claims .verdict').allInnerTexts(), ['SUPPORTED', 'MIXED', 'MIXED']);
+  t.notMatch(await page.locator('#claims .ev').allInnerTexts(), /ended unsupported/, 'jobs without their runtime are no evidence');
+
+  // The agent session: in the cell, and in full under the job's timeline.
+  const reattached = matrix.locator('td[data-job="keras-train.pi4b-4g-arm64"]');
+  t.match(await reattached.innerText(), /passed\s+peak RSS 905 MB · anon 561 MB\s+40 s\s+survived 1 SSH drop \(re-attached\)\s+as expected/);
+  t.match(await page.locator('#job-keras-train_pi4b-4g-arm64 figcaption').innerText(), /agent: payload pid 5437; survived 1 SSH drop \(re-attached\); nothing left running/);
+  t.match(await matrix.locator('td[data-job="device-listing.host-1g-amd64"]').innerText(), /1 pid left running/);
+  // Output the record cut, with written vs kept.
+  t.match(await matrix.locator('td[data-job="keras-train.pi5-8g-arm64"]').innerText(), /output truncated/);
+  t.match(await page.locator('#job-keras-train_pi5-8g-arm64 figcaption').innerText(), /stdout truncated: 125 KB written, last 8\.0 KB kept/);
+  // Boot time once per QEMU device, in its row header; the job times leave it out.
+  t.match(await matrix.locator('th[data-device="zero2w-512-armhf"]').innerText(), /boot 26 s$/);
+  t.equal(await matrix.locator('td[data-job]', { hasText: 'boot' }).count(), 0, 'no job cell carries a boot');
+  t.match(await page.locator('#peak-note').innerText(), /^Peak memory\. RSS is the kernel’s resident high-water mark \(VmHWM\)/);
   const changes = await page.locator('#changes').innerText();
   t.match(changes, /tflite-inference\.pi4b-2g-armhf\s+passed\s+→\s+crashed\s+worse/);
   t.match(changes, /keras-train\.pi4b-4g-arm64\s+peak memory\s+690 MB → 905 MB\s+\+31%/);
@@ -68,6 +88,39 @@ t.test('the comparison page renders from file:// without network or errors', asy
 
   t.same(errors, [], 'no console errors');
   t.ok(requests.length > 0 && requests.every((u) => u.startsWith('file://')), 'no request leaves file://');
+});
+
+t.test('a capped device whose three peaks differ, and a torn results file, as a reader sees them', async (t) => {
+  const capRun = join(run, '..', 'cap-run');
+  const cap128 = makeRecord('cap-run', {
+    device: fixtureDevice('cap-128', 'local', 'local capped host (128 MB)', 128, 'amd64', 'x86_64', 'x86_64 host'),
+    suite: 'tflite-inference',
+    outcome: 'oom_killed',
+    reason: 'SIGKILL; cgroup memory.events oom_kill rose to 1',
+    peakMb: 383,
+    anonMb: 92,
+    cgroupMb: 127.6,
+    payloadMs: 8_000,
+    allowed: ['oom_killed', 'passed'],
+    startMin: 0,
+    exit: { code: null, signal: 'SIGKILL' },
+  });
+  const files = runFiles({ meta: makeMeta('cap-run', [cap128], '2026-11-23T02:00:00.000Z'), records: [cap128] });
+  await mkdir(capRun, { recursive: true });
+  await writeFile(join(capRun, 'run.json'), files['run.json']);
+  // A crash mid-append: the second record's line stops halfway.
+  await writeFile(join(capRun, 'results.jsonl'), files['results.jsonl'] + files['results.jsonl'].slice(0, 300));
+  const summary = await writeReports(capRun, { allure: false });
+  t.match(summary.warnings, [/results\.jsonl:2: not JSON .*; this line is left out of the reports$/]);
+
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const errors = watchErrors(page);
+  await page.goto(pathToFileURL(join(capRun, 'compare.html')).href);
+  t.match(await page.locator('td[data-job="tflite-inference.cap-128"]').innerText(), /oom_killed\s+peak RSS 383 MB · anon 92\.0 MB · cgroup 128 MB\s+10 s\s+as expected$/);
+  const warn = page.locator('section.warn');
+  await t.resolves(warn.waitFor({ state: 'visible' }), 'the unreadable line is named before anything else');
+  t.match(await warn.innerText(), /^1 line of the results could not be read; this page is built from the 1 record that could\.[\s\S]*cap-run\/results\.jsonl:2: not JSON/);
+  t.same(errors, [], 'no console errors');
 });
 
 t.test('junit.xml parses as XML and has the expected structure', async (t) => {

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ResultsFormatError, parseResults, readResults, readRunMeta } from '../harness/results/read.ts';
+import { ResultsFormatError, parseResults, parseResultsTolerant, readResults, readResultsTolerant, readRunMeta } from '../harness/results/read.ts';
 import { FIXTURE_RUNS } from './helpers/runs.ts';
 import { baselineNightly, nightly, runFiles } from './fixtures/runs.ts';
 
@@ -60,6 +60,65 @@ t.test('bad lines are named by line and field', async (t) => {
   const dup = errorOf(`${good}\n${good}`);
   t.equal(dup.line, 2);
   t.match(dup.message, /duplicate job/);
+});
+
+t.test('a record stored before the session, output and boot fields reads with them filled in', async (t) => {
+  const now = nightly().records.find((r) => r.jobId === 'keras-train.pi3b-1g-armhf')!;
+  const old = JSON.parse(JSON.stringify(now)) as Record<string, Record<string, unknown>>;
+  delete old.agent;
+  delete old.logs!.output;
+  delete old.logs!.truncated;
+  delete old.facts!.memoryLimitMb;
+  delete old.facts!.memoryLimitFreeMb;
+  delete old.timing!.bootMs;
+  // Then wallMs still held the wait for the device, a VM's boot included.
+  old.timing!.wallMs = now.timing.wallMs + now.timing.connectMs!;
+  const [r] = parseResults(JSON.stringify(old));
+  t.same(r!.agent, { payloadPid: null, reattached: 0, leftPids: [] });
+  t.equal(r!.logs.output, null);
+  t.equal(r!.logs.truncated, false);
+  t.equal(r!.facts!.memoryLimitMb, null);
+  t.equal(r!.facts!.memoryLimitFreeMb, null);
+  t.equal(r!.timing.bootMs, null, 'the boot share of the old wait was never recorded');
+  t.equal(r!.timing.wallMs, now.timing.wallMs, 'wallMs without the wait for the device, as new records keep it');
+  t.equal(r!.timing.connectMs, now.timing.connectMs);
+});
+
+t.test('the new fields are checked when present', async (t) => {
+  t.equal(errorOf(mutate((r) => ((r.agent as Record<string, unknown>).reattached = -1))).field, 'agent.reattached');
+  t.equal(errorOf(mutate((r) => ((r.agent as Record<string, unknown>).reattached = '1'))).field, 'agent.reattached');
+  t.equal(errorOf(mutate((r) => ((r.agent as Record<string, unknown>).leftPids = [12, 'x']))).field, 'agent.leftPids[1]');
+  t.equal(errorOf(mutate((r) => ((r.agent as Record<string, unknown>).payloadPid = 'x'))).field, 'agent.payloadPid');
+  t.equal(errorOf(mutate((r) => (r.agent = null))).field, 'agent');
+  t.equal(errorOf(mutate((r) => ((r.logs as Record<string, unknown>).truncated = 'yes'))).field, 'logs.truncated');
+  t.equal(errorOf(mutate((r) => ((r.logs as Record<string, unknown>).output = { stdout: { written: 1, kept: 1 } }))).field, 'logs.output.stderr');
+  t.equal(errorOf(mutate((r) => ((r.logs as { output: { stdout: Record<string, unknown> } }).output.stdout.kept = null))).field, 'logs.output.stdout.kept');
+  t.equal(errorOf(mutate((r) => ((r.timing as Record<string, unknown>).bootMs = '5s'))).field, 'timing.bootMs');
+  t.equal(errorOf(mutate((r) => ((r.facts as Record<string, unknown>).memoryLimitMb = '128'))).field, 'facts.memoryLimitMb');
+});
+
+t.test('a torn results file: the good records, and every bad line named', async (t) => {
+  const second = JSON.stringify(nightly().records[1]);
+  const text = `${good}\n{"schema":1}\n${second}\n${good}\n${second.slice(0, 200)}`;
+  const { records, bad } = parseResultsTolerant(text, 'run/results.jsonl');
+  t.same(records.map((r) => r.jobId), [nightly().records[0]!.jobId, nightly().records[1]!.jobId]);
+  t.same(
+    bad.map((e) => [e.line, e.field]),
+    [
+      [2, 'runId'],
+      [4, 'jobId'],
+      [5, ''],
+    ],
+  );
+  t.match(bad[0]!.message, /^run\/results\.jsonl:2: runId: expected a string$/);
+  t.match(bad[1]!.problem, /^duplicate job /);
+  t.match(bad[2]!.message, /^run\/results\.jsonl:5: not JSON/);
+  // The strict reader still stops at the first bad line.
+  t.equal(errorOf(text).line, 2);
+  const dir = await mkdtemp(join(tmpdir(), 'pi-hil-read-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(join(dir, 'results.jsonl'), text);
+  t.same(readResultsTolerant(dir).bad.map((e) => e.file), [1, 2, 3].map(() => join(dir, 'results.jsonl')));
 });
 
 t.test('run.json is checked too', async (t) => {

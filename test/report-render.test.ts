@@ -12,14 +12,17 @@ import { Parser, type FinalResults, type Result } from 'tap-parser';
 import { OUTCOMES, type ResultRecord } from '../harness/results/record.ts';
 import { findPreviousReport } from '../harness/report/allure-generate.ts';
 import { CATEGORIES, SAFE_SOURCE, executorFor, safeName, toAllure } from '../harness/report/allure.ts';
-import { assessClaims } from '../harness/report/claims.ts';
+import { verdictLabel } from '../harness/report/cell.ts';
+import { assessClaims, bitsSummary, expectationTallies } from '../harness/report/claims.ts';
+import { renderCompareHtml } from '../harness/report/compare.ts';
 import { diffRuns } from '../harness/report/diff.ts';
 import { formatDelta, formatMb, formatMs, formatRam } from '../harness/report/format.ts';
 import { renderJunit, xmlEscape } from '../harness/report/junit.ts';
 import { renderMarkdown } from '../harness/report/markdown.ts';
 import { peakBarsSvg, timelineSvg } from '../harness/report/svg.ts';
 import { renderTap } from '../harness/report/tap.ts';
-import { statusMessage, testStatus } from '../harness/report/verdict.ts';
+import { notInstalled, statusMessage, testStatus } from '../harness/report/verdict.ts';
+import { device as fixtureDevice, makeMeta, makeRecord } from './fixtures/records.ts';
 import { baselineNightly, nightly } from './fixtures/runs.ts';
 
 const run = nightly();
@@ -104,6 +107,90 @@ t.test('Allure results: safe names, labels, and categories that match whole mess
   t.equal(categoryOf(job('tflite-inference.pi4b-4g-arm64')), undefined, 'a plain failure is a product defect');
 });
 
+t.test('Allure shows the agent session: a job that survived an SSH drop says so', async (t) => {
+  const { result } = toAllure(job('keras-train.pi4b-4g-arm64'));
+  const param = (name: string) => result.parameters.find((p) => p.name === name);
+  t.same(param('re-attached'), { name: 're-attached', value: '1', excluded: true }, 'excluded: history still links the job across runs');
+  t.same(param('payload pid'), { name: 'payload pid', value: '5437', excluded: true });
+  t.same(param('left pids'), { name: 'left pids', value: 'none', excluded: true });
+  t.ok(result.labels.some((l) => l.name === 'tag' && l.value === 're-attached'));
+  const step = result.steps.find((st) => st.name.startsWith('agent session:'));
+  t.equal(step?.name, 'agent session: payload pid 5437; survived 1 SSH drop (re-attached); nothing left running');
+  t.equal(step?.status, 'passed');
+  t.match(result.statusDetails.trace, /^agent: survived 1 SSH drop \(re-attached\) \(payload pid 5437\)$/m);
+  t.match(result.description, /^Agent: payload pid 5437; survived 1 SSH drop \(re-attached\); nothing left running\.$/m);
+  // Left-over processes are the harness's trouble: a broken step, and named in the trace.
+  const left = toAllure(job('device-listing.host-1g-amd64')).result;
+  t.equal(left.steps.find((st) => st.name.startsWith('agent session:'))?.status, 'broken');
+  t.match(left.statusDetails.trace, /^agent: 1 process outlived the job: pid 88377 \(payload pid 3692\)$/m);
+  t.equal(left.parameters.find((p) => p.name === 'left pids')?.value, '88377');
+  t.notMatch(toAllure(job('keras-train.pi5-8g-arm64')).result.statusDetails.trace, /^agent:/m, 'a quiet session adds nothing to the trace');
+});
+
+t.test('truncated output says so, with the bytes written and kept', async (t) => {
+  const r = job('keras-train.pi5-8g-arm64');
+  t.equal(r.logs.truncated, true);
+  const { result, files } = toAllure(r);
+  const stdout = result.attachments.find((a) => a.name.startsWith('stdout'));
+  t.equal(stdout?.name, 'stdout (truncated: 125 KB written, last 8.0 KB kept)');
+  t.equal(files.find((f) => f.source === stdout?.source)?.content.length, 8192, 'the attachment is the kept tail');
+  t.ok(result.labels.some((l) => l.name === 'tag' && l.value === 'output truncated'));
+  t.match(result.description, /^Stdout truncated: 125 KB written, last 8\.0 KB kept\.$/m);
+  t.match(result.statusDetails.trace, /^stdout truncated: 125 KB written, last 8\.0 KB kept$/m);
+  t.equal(toAllure(job('keras-train.pi4b-4g-arm64')).result.attachments.find((a) => a.name.startsWith('stdout'))?.name, 'stdout', 'an uncut stream keeps its plain name');
+  const html = renderCompareHtml({ meta: run.meta, records: run.records, diff: null });
+  t.match(html, /<span class="notes">output truncated<\/span>/);
+  t.match(html, /stdout truncated: 125 KB written, last 8\.0 KB kept/);
+});
+
+/** A 128 MB capped host: VmHWM counts file-backed pages, so RSS reads far above the cap the cgroup enforced. */
+const cap128 = makeRecord('cap-run', {
+  device: fixtureDevice('cap-128', 'local', 'local capped host (128 MB)', 128, 'amd64', 'x86_64', 'x86_64 host'),
+  suite: 'tflite-inference',
+  outcome: 'oom_killed',
+  reason: 'SIGKILL; cgroup memory.events oom_kill rose to 1',
+  peakMb: 383,
+  anonMb: 92,
+  cgroupMb: 127.6,
+  payloadMs: 8_000,
+  allowed: ['oom_killed', 'passed'],
+  startMin: 0,
+  exit: { code: null, signal: 'SIGKILL' },
+});
+
+t.test('peaks that differ by more than 10% are all shown, labelled', async (t) => {
+  const step = toAllure(cap128).result.steps.find((st) => st.name.startsWith('peak memory'));
+  t.equal(step?.name, 'peak memory: RSS 383 MB · anon 92.0 MB · cgroup 128 MB (they differ by more than 10%)');
+  t.same(step?.parameters, [
+    { name: 'peak RSS (VmHWM)', value: '383 MB' },
+    { name: 'peak anonymous', value: '92.0 MB' },
+    { name: 'cgroup peak', value: '128 MB' },
+  ]);
+  t.match(toAllure(cap128).result.description, /^Peak memory, by measure \(they differ by more than 10%\): peak RSS \(VmHWM\) 383 MB, peak anonymous 92\.0 MB, cgroup peak 128 MB \(RSS by vmhwm\); wall time 10\.4 s, after waiting 420 ms for the device\.$/m);
+  const html = renderCompareHtml({ meta: makeMeta('cap-run', [cap128], '2026-11-23T02:00:00.000Z'), records: [cap128], diff: null });
+  t.match(html, /<td data-job="tflite-inference\.cap-128"[^>]*>.*<span class="cellmeta">peak RSS 383 MB · anon 92\.0 MB · cgroup 128 MB<\/span><span class="cellmeta time">10 s<\/span>/);
+  t.equal(html.match(/RSS is the kernel’s resident high-water mark/g)?.length, 1, 'the three are explained once');
+  // Within 10% of each other, one number is the truth: no breakdown.
+  const agree = { ...cap128, memory: { ...cap128.memory, peakRssKb: 120_000, peakAnonKb: 116_000, cgroupPeakKb: 125_000 } };
+  t.equal(toAllure(agree).result.steps.find((st) => st.name.startsWith('peak memory'))?.name, 'peak memory: RSS 117 MB');
+  t.match(renderCompareHtml({ meta: run.meta, records: [agree], diff: null }), /<span class="cellmeta">peak 117 MB<\/span><span class="cellmeta time">10 s<\/span>/);
+});
+
+t.test('a VM boot is shown once, under its device, and is not in any job time', async (t) => {
+  const html = renderCompareHtml({ meta: run.meta, records: run.records, diff: null });
+  t.match(html, /<th scope="row" class="dev" data-device="zero2w-512-armhf">.*?<small class="boot">boot 26 s<\/small><\/th>/);
+  t.match(html, /<th scope="row" class="dev" data-device="pi3b-1g-armhf">.*?<small class="boot">boot 27 s<\/small><\/th>/);
+  t.equal(html.match(/class="boot"/g)?.length, 2, 'only the QEMU devices booted');
+  const first = job('keras-train.zero2w-512-armhf');
+  t.equal(first.timing.bootMs, 25_536);
+  t.equal(first.timing.wallMs, 3_350, 'wallMs holds no boot');
+  t.match(html, /<td data-job="keras-train\.zero2w-512-armhf"[^>]*>.*?<span class="cellmeta time">3\.4 s<\/span>/);
+  // Two boots of one device (a VM restarted mid-run) are both said, once.
+  const again = { ...job('memory-ladder.pi3b-1g-armhf'), timing: { ...job('memory-ladder.pi3b-1g-armhf').timing, bootMs: 3_100 } };
+  const twice = renderCompareHtml({ meta: run.meta, records: [...run.records.filter((r) => r.jobId !== again.jobId), again], diff: null });
+  t.match(twice, /<small class="boot">2 boots: 27 s, 3\.1 s<\/small>/);
+});
+
 t.test('executor: GitLab from CI_* variables, local otherwise', async (t) => {
   t.match(executorFor({ GITLAB_CI: 'true', CI_PIPELINE_IID: '77', CI_JOB_NAME: 'nightly', CI_PROJECT_URL: 'https://gitlab.example/pi', CI_JOB_URL: 'https://gitlab.example/pi/-/jobs/5' }, 'r1', 3), {
     type: 'gitlab',
@@ -168,21 +255,51 @@ t.test('diff against the baseline', async (t) => {
 t.test("the article's claims, weighed", async (t) => {
   const [train32, lite32, recommend64] = assessClaims(run.records);
   t.equal(train32?.verdict, 'supported');
-  t.equal(train32?.for.length, 3);
+  // Two 32-bit devices have no TensorFlow to try: only pi4b-2g-armhf's MemoryError speaks to the claim.
+  t.equal(train32?.for.length, 1);
+  t.match(train32?.for, [/^keras-train ended memory_error on pi4b-2g-armhf \(2 GB, 32-bit\)/]);
   t.equal(lite32?.verdict, 'mixed');
-  t.match(lite32?.for, [/tflite-inference passed on zero2w-512-armhf .* where keras-train ended unsupported/]);
+  t.match(lite32?.for, [/^tflite-inference passed on zero2w-512-armhf \(512 MB, 32-bit\) at 61\.5 MB$/, /^tflite-inference passed on pi3b-1g-armhf /]);
   t.match(lite32?.against, [/crashed on pi4b-2g-armhf/]);
   t.equal(recommend64?.verdict, 'mixed');
-  t.match(recommend64?.for, [/keras-train passed on 2 of 3 64-bit devices and 0 of 3 32-bit devices/]);
-  t.match(recommend64?.against, [/tflite-inference passed on 1 of 2 64-bit devices and 2 of 3 32-bit devices/]);
+  t.match(recommend64?.for, [/keras-train passed on 2 of 3 64-bit devices and 0 of 1 32-bit devices/]);
+  t.match(recommend64?.against, [/device-listing passed on 1 of 2 64-bit devices and 1 of 1 32-bit devices/, /tflite-inference passed on 1 of 2 64-bit devices and 2 of 3 32-bit devices/]);
   t.same(assessClaims([]).map((c) => c.verdict), ['untested', 'untested', 'untested']);
+});
+
+t.test('a probe-unsupported cell is not counted as evidence by any claim', async (t) => {
+  const untried = run.records.filter(notInstalled);
+  t.same(untried.map((r) => r.jobId).sort(), ['device-listing.pi3b-1g-armhf', 'device-listing.zero2w-512-armhf', 'keras-train.pi3b-1g-armhf', 'keras-train.zero2w-512-armhf']);
+  const weigh = (records: ResultRecord[]) => assessClaims(records).map((c) => ({ id: c.id, verdict: c.verdict, for: c.for, against: c.against }));
+  t.same(weigh(run.records), weigh(run.records.filter((r) => !notInstalled(r))), 'the claims are the same with or without them');
+  // Alone they leave every claim untested, said in words on the page and in Markdown.
+  t.same(weigh(untried).map((c) => c.verdict), ['untested', 'untested', 'untested']);
+  const page = renderCompareHtml({ meta: run.meta, records: untried, diff: null });
+  t.equal(page.match(/<span class="verdict verdict-untested">not tested in this run<\/span>/g)?.length, 3);
+  t.equal(renderMarkdown({ meta: run.meta, records: untried, diff: null }).match(/^### ⚪ .*: not tested in this run$/gm)?.length, 3);
+  // The probe makes the difference: a tried job that ended unsupported is evidence.
+  const tried = untried.map((r) => ({ ...r, probe: { ok: true, message: 'requirements met' } }));
+  t.match(weigh(tried)[0]?.for, [/keras-train ended unsupported on zero2w-512-armhf/, /keras-train ended unsupported on pi3b-1g-armhf/]);
+  // Nor does the suite's own expectation, met because it allows unsupported, count them as met.
+  const train32 = expectationTallies(run.records).find((x) => x.claim.startsWith('Training even a tiny Keras model'));
+  t.match(train32, { met: 1, unmet: 0, infra: 0, notInstalled: 2 });
+  // The matrix gives them their own label, and the glance counts them apart.
+  t.same(untried.map((r) => verdictLabel(r).text), ['not installed', 'not installed', 'not installed', 'not installed']);
+  t.match(bitsSummary(run.records)[0]?.suites[0], { suite: 'keras-train', passed: 0, total: 1, notInstalled: 2 });
+  t.same(verdictLabel({ ...untried[0]!, expectation: { ...untried[0]!.expectation!, allowed: ['passed'], verdict: 'unmet' } }).key, 'unexpected', 'where a result was expected, it still needs a look');
 });
 
 t.test('the Markdown twin', async (t) => {
   const md = renderMarkdown({ meta: run.meta, records: run.records, diff: diffRuns(run.records, base.records) });
   t.match(md, /^# Can TensorFlow run on this Raspberry Pi\?\n/);
-  t.match(md, /\| keras-train \| 0 of 3 ran \| 2 of 3 ran \(from 4 GB\) \|/);
-  t.match(md, /\| \*\*host-1g-amd64\*\* \| 64-bit \| 1 GB \| ❌ `oom_killed` · 1004 MB · 1 min 39 s \|/);
+  t.match(md, /\| keras-train \| 0 of 1 ran, 2 not installed \| 2 of 3 ran \(from 4 GB\) \|/);
+  t.match(md, /\| \*\*host-1g-amd64\*\* \| 64-bit \| 1 GB \| — \| ❌ `oom_killed` · RSS 1004 MB \/ anon 622 MB \/ cgroup 1018 MB · 1 min 38 s \|/);
+  t.match(md, /\| \*\*zero2w-512-armhf\*\* \| 32-bit \| 512 MB \| 26 s \| ➖ `unsupported` · RSS 14\.2 MB \/ anon 8\.8 MB · 3\.4 s \|/, 'boot once per device; the job time without it');
+  t.match(md, /\| ✅ `passed` · RSS 905 MB \/ anon 561 MB · 40 s · survived 1 SSH drop \(re-attached\) \|/);
+  t.match(md, /^- \*\*keras-train\.pi4b-4g-arm64\*\*: payload pid 5437; survived 1 SSH drop \(re-attached\); nothing left running$/m);
+  t.match(md, /^- \*\*keras-train\.pi5-8g-arm64\*\*: .*; stdout truncated: 125 KB written, last 8\.0 KB kept$/m);
+  t.match(md, /^- \*\*device-listing\.host-1g-amd64\*\*: .*1 process outlived the job: pid 88377$/m);
+  t.match(md, /^Peak memory: RSS is the kernel’s resident high-water mark/m);
   t.match(md, /### 🟢 Training on 32-bit Raspbian with about 1 GB fails: supported/);
   t.match(md, /\| tflite-inference\.pi4b-2g-armhf \| `passed` \| `crashed` \| worse \|/);
   t.match(md, /\| keras-train\.pi4b-4g-arm64 \| peak memory \| 690 MB \| 905 MB \| \+31% \|/);

@@ -1,14 +1,17 @@
 /**
  * `hil report <run-dir>`: rebuild a run's reports from its results.jsonl.
  * `--format md` and `--reporter tap` print to stdout instead, for CI
- * summaries and TAP consumers. Exit 0 when written, 1 when the Allure
- * report could not be generated (the rest was), 2 on usage errors.
+ * summaries and TAP consumers. A line that cannot be read (a crash mid-write
+ * tears the last one) is named in a warning and left out; the reports are
+ * built from the rest. Exit 0 when written, 1 when the Allure report could
+ * not be generated (the rest was), 2 on usage errors or when no record of a
+ * results file could be read.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../config/diagnostics.ts';
-import { ResultsFormatError, readResults } from '../results/read.ts';
-import { loadReportInput, renderMarkdown, renderTap, writeReports } from '../report/index.ts';
+import { NoReadableRecordsError, ResultsFormatError, readResultsTolerant } from '../results/read.ts';
+import { loadReportInput, renderMarkdown, renderTap, unreadableWarnings, writeReports } from '../report/index.ts';
 import { helpText, parseCommand, type CommandSpec } from './args.ts';
 
 const SPEC: CommandSpec = {
@@ -45,12 +48,18 @@ export async function reportCommand(argv: string[]): Promise<number> {
     requireRunDir('<run-dir>', runDir);
     if (baseline) requireRunDir('--baseline', baseline);
 
+    // Warnings go to stderr, so stdout stays a clean TAP stream or Markdown document.
+    const warn = (w: string) => process.stderr.write(`hil report: warning: ${w}\n`);
     if (values.reporter === 'tap') {
-      process.stdout.write(renderTap(readResults(runDir)));
+      const { records, bad } = readResultsTolerant(runDir);
+      for (const e of bad) warn(`${e.message}; this line is left out of the TAP stream`);
+      process.stdout.write(renderTap(records));
       return 0;
     }
     if (format === 'md') {
-      process.stdout.write(renderMarkdown(loadReportInput(runDir, baseline)));
+      const input = loadReportInput(runDir, baseline);
+      unreadableWarnings(input).forEach(warn);
+      process.stdout.write(renderMarkdown(input));
       return 0;
     }
     const summary = await writeReports(runDir, {
@@ -59,7 +68,7 @@ export async function reportCommand(argv: string[]): Promise<number> {
       allure: values['no-allure'] !== true,
       ...(typeof values['previous-report'] === 'string' ? { previousReport: values['previous-report'] } : {}),
     });
-    for (const w of summary.warnings) process.stderr.write(`hil report: warning: ${w}\n`);
+    summary.warnings.forEach(warn);
     const s = summary.statuses;
     process.stderr.write(`hil report ${summary.runId}: ${summary.records} jobs: ${s.passed} passed, ${s.failed} failed, ${s.broken} broken, ${s.skipped} skipped\n`);
     for (const p of Object.values(summary.paths)) if (p) process.stdout.write(`${p}\n`);
@@ -73,7 +82,7 @@ export async function reportCommand(argv: string[]): Promise<number> {
       process.stderr.write(`hil report: ${err.message}\n`);
       return 2;
     }
-    if (err instanceof ResultsFormatError) {
+    if (err instanceof ResultsFormatError || err instanceof NoReadableRecordsError) {
       process.stderr.write(`hil report: ${err.message}\n`);
       return 2;
     }

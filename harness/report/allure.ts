@@ -10,9 +10,10 @@ import { arch, release, type } from 'node:os';
 import { join } from 'node:path';
 import type { ResultRecord } from '../results/record.ts';
 import type { RunMeta } from '../results/run-meta.ts';
-import { formatMb, formatRam } from './format.ts';
+import { formatBytes, formatMb, formatMs, formatRam } from './format.ts';
+import { bootText, leftPidsText, peakView, reattachText, sessionText, truncationTexts } from './notes.ts';
 import { timelineSvg } from './svg.ts';
-import { bitness, statusMessage, testStatus, type TestStatus } from './verdict.ts';
+import { bitness, notInstalled, statusMessage, testStatus, type TestStatus } from './verdict.ts';
 
 /** Allure drops attachments whose file name is not this (silently). */
 export const SAFE_SOURCE = /^[a-zA-Z0-9._-]{1,100}$/;
@@ -76,10 +77,25 @@ interface PendingFile {
 
 function traceOf(r: ResultRecord): string {
   const parts = [r.evidence.map((e) => `[${e.source}] ${e.detail}`).join('\n')];
+  // A session that dropped or left processes behind is part of why to trust (or doubt) this result.
+  const session = [reattachText(r), leftPidsText(r)].filter((t): t is string => t !== null);
+  if (session.length) parts.push(`agent: ${session.join('; ')} (payload pid ${r.agent.payloadPid ?? 'none'})`);
+  const cut = truncationTexts(r);
+  if (cut.length) parts.push(cut.join('\n'));
   if (r.unavailable.length) parts.push(`unavailable: ${r.unavailable.map((u) => `${u.source} (${u.why})`).join('; ')}`);
   if (r.logs.kernelOomLines.length) parts.push(`kernel:\n${r.logs.kernelOomLines.join('\n')}`);
   if (r.logs.stderrTail) parts.push(`stderr tail:\n${r.logs.stderrTail}`);
   return parts.join('\n\n');
+}
+
+const PEAK_LABELS = { RSS: 'peak RSS (VmHWM)', anon: 'peak anonymous', cgroup: 'cgroup peak' } as const;
+
+/** ", after waiting 27.1 s for the device (boot 26.0 s)": the wait is not in the wall time, but it happened. */
+function waitText(r: ResultRecord): string {
+  const wait = r.timing.connectMs;
+  if (!wait) return '';
+  const boot = bootText(r.timing.bootMs === null ? undefined : [r.timing.bootMs]);
+  return `, after waiting ${formatMs(wait)} for the device${boot ? ` (${boot})` : ''}`;
 }
 
 /** One record as an Allure result, plus the attachment files it refers to. */
@@ -94,8 +110,13 @@ export function toAllure(r: ResultRecord): { result: AllureResult; files: Pendin
     files.push({ source, content });
     attachments.push({ name, source, type });
   };
-  attach('stdout', 'stdout.txt', 'text/plain', r.logs.stdoutTail);
-  attach('stderr', 'stderr.txt', 'text/plain', r.logs.stderrTail);
+  // A cut stream says so in its name: the attachment is its tail, not all it wrote.
+  const streamName = (stream: 'stdout' | 'stderr') => {
+    const out = r.logs.output?.[stream];
+    return out && out.written > out.kept ? `${stream} (truncated: ${formatBytes(out.written)} written, last ${formatBytes(out.kept)} kept)` : stream;
+  };
+  attach(streamName('stdout'), 'stdout.txt', 'text/plain', r.logs.stdoutTail);
+  attach(streamName('stderr'), 'stderr.txt', 'text/plain', r.logs.stderrTail);
   attach('console excerpt', 'console.txt', 'text/plain', r.logs.console);
   attach('kernel OOM lines', 'kernel-oom.txt', 'text/plain', r.logs.kernelOomLines.join('\n'));
   if (r.memory.samples.length) {
@@ -105,8 +126,10 @@ export function toAllure(r: ResultRecord): { result: AllureResult; files: Pendin
   attach('device facts', 'facts.json', 'application/json', JSON.stringify({ device: r.device, facts: r.facts, values: r.values, unavailable: r.unavailable, probe: r.probe }, null, 2));
 
   const start = Date.parse(r.timing.startedAt);
-  // Phase times are relative to the payload start, which follows connect and deploy.
-  const payloadStart = start + (r.timing.connectMs ?? 0) + (r.timing.deployMs ?? 0);
+  const stop = Date.parse(r.timing.endedAt);
+  // Phase times are relative to the payload start. wallMs runs from the device
+  // answering to the end, and deploying comes first in it.
+  const payloadStart = stop - r.timing.wallMs + (r.timing.deployMs ?? 0);
   const steps: Step[] = r.phases.map((p, i) => ({
     name: `${p.name}: peak ${formatMb(p.peakRssKb)}`,
     // The run ended in the last phase it reached; that is where a failure belongs.
@@ -121,6 +144,36 @@ export function toAllure(r: ResultRecord): { result: AllureResult; files: Pendin
     steps: [],
     attachments: [],
   }));
+  const peaks = peakView(r);
+  if (peaks.parts.length) {
+    // All three peaks where they differ by more than 10%, labelled: VmHWM alone can read far above a small cap.
+    const shown = peaks.differ ? peaks.parts : peaks.parts.filter((p) => p.label === 'RSS');
+    steps.push({
+      name: `peak memory: ${shown.map((p) => `${p.label} ${formatMb(p.kb)}`).join(' · ')}${peaks.differ ? ' (they differ by more than 10%)' : ''}`,
+      status: 'passed',
+      stage: 'finished',
+      start: payloadStart,
+      stop,
+      parameters: peaks.parts.map((p) => ({ name: PEAK_LABELS[p.label], value: formatMb(p.kb) })),
+      steps: [],
+      attachments: [],
+    });
+  }
+  steps.push({
+    name: `agent session: ${sessionText(r)}`,
+    // Processes outliving the clean-up are the harness's trouble, not the payload's verdict.
+    status: r.agent.leftPids.length ? 'broken' : 'passed',
+    stage: 'finished',
+    start,
+    stop,
+    parameters: [
+      { name: 'payload pid', value: r.agent.payloadPid === null ? 'none' : String(r.agent.payloadPid) },
+      { name: 're-attached', value: String(r.agent.reattached) },
+      { name: 'left pids', value: r.agent.leftPids.join(', ') || 'none' },
+    ],
+    steps: [],
+    attachments: [],
+  });
 
   const bits = bitness(r);
   const emulated = r.facts?.emulated ?? r.device.transport !== 'ssh';
@@ -139,6 +192,9 @@ export function toAllure(r: ResultRecord): { result: AllureResult; files: Pendin
     { name: 'tag', value: r.facts?.dpkgArch ?? r.device.arch },
     { name: 'tag', value: emulated ? 'emulated' : 'real' },
     { name: 'tag', value: r.outcome },
+    ...(notInstalled(r) ? [{ name: 'tag', value: 'not installed' }] : []),
+    ...(r.agent.reattached > 0 ? [{ name: 'tag', value: 're-attached' }] : []),
+    ...(r.logs.truncated ? [{ name: 'tag', value: 'output truncated' }] : []),
     { name: 'severity', value: r.suite === 'memory-ladder' ? 'minor' : 'normal' },
     { name: 'framework', value: 'pi-hil' },
   ];
@@ -152,7 +208,10 @@ export function toAllure(r: ResultRecord): { result: AllureResult; files: Pendin
     '',
     expectation,
     '',
-    `Peak memory ${formatMb(r.memory.peakRssKb)}${r.memory.peakMethod ? ` (${r.memory.peakMethod})` : ''}; wall time ${(r.timing.wallMs / 1000).toFixed(1)} s.`,
+    `${peaks.differ ? `Peak memory, by measure (they differ by more than 10%): ${peaks.parts.map((p) => `${PEAK_LABELS[p.label]} ${formatMb(p.kb)}`).join(', ')}` : `Peak memory ${formatMb(r.memory.peakRssKb)}`}${r.memory.peakMethod ? ` (RSS by ${r.memory.peakMethod})` : ''}; wall time ${(r.timing.wallMs / 1000).toFixed(1)} s${waitText(r)}.`,
+    '',
+    `Agent: ${sessionText(r)}.`,
+    ...truncationTexts(r).map((t) => `\n${t.charAt(0).toUpperCase()}${t.slice(1)}.`),
   ].join('\n');
 
   const result: AllureResult = {
@@ -165,12 +224,16 @@ export function toAllure(r: ResultRecord): { result: AllureResult; files: Pendin
     stage: 'finished',
     description,
     start,
-    stop: Date.parse(r.timing.endedAt),
+    stop,
     labels,
     parameters: [
       { name: 'device', value: r.device.name },
       { name: 'suite', value: r.suite },
       { name: 'RAM', value: formatRam(r.device.ramMb), excluded: true },
+      // Excluded: they describe this run's session, not which test this is, so history still links.
+      { name: 're-attached', value: String(r.agent.reattached), excluded: true },
+      { name: 'left pids', value: r.agent.leftPids.join(', ') || 'none', excluded: true },
+      { name: 'payload pid', value: r.agent.payloadPid === null ? 'none' : String(r.agent.payloadPid), excluded: true },
     ],
     links: [],
     attachments,

@@ -1,9 +1,9 @@
 /** What a matrix cell says about one job, shared by the HTML page and its Markdown twin. */
 import type { ResultRecord } from '../results/record.ts';
-import { testStatus } from './verdict.ts';
+import { notInstalled, testStatus } from './verdict.ts';
 
 export interface VerdictLabel {
-  key: 'expected' | 'unexpected' | 'infra' | 'skipped' | 'none';
+  key: 'expected' | 'unexpected' | 'infra' | 'skipped' | 'notinstalled' | 'none';
   text: string;
   /** Terminal/Markdown marker. */
   mark: string;
@@ -13,6 +13,10 @@ export function verdictLabel(r: ResultRecord): VerdictLabel {
   const status = testStatus(r);
   if (status === 'broken') return { key: 'infra', text: 'infrastructure', mark: '⚠️' };
   if (status === 'skipped') return { key: 'skipped', text: 'never probed', mark: '⏭️' };
+  // Not tried is its own group: "as expected" would read as a result. Where
+  // the expectation wanted a result, it stays unexpected, so it still gets a look.
+  if (notInstalled(r) && status === 'passed') return { key: 'notinstalled', text: 'not installed', mark: '➖' };
+  if (notInstalled(r) && r.expectation) return { key: 'unexpected', text: `not installed, unexpected (expected ${r.expectation.allowed.join(' or ')})`, mark: '❌' };
   if (!r.expectation) return { key: 'none', text: status === 'passed' ? 'no expectation, ran' : 'no expectation', mark: status === 'passed' ? '✅' : '❌' };
   return status === 'passed'
     ? { key: 'expected', text: 'as expected', mark: '✅' }

@@ -1,14 +1,24 @@
 /**
  * The article's three claims, weighed against the records. Evidence is
- * gathered from outcomes by suite and userland word size; infra errors are
- * left out, because they say nothing about TensorFlow.
+ * gathered from outcomes by suite and userland word size, and only from what
+ * was tried: infra errors say nothing about TensorFlow, and a suite whose
+ * runtime is not installed on a device (its requirement probe failed) was
+ * never tried there, so it is evidence neither for nor against a claim.
  */
 import type { Outcome, ResultRecord } from '../results/record.ts';
 import { formatMb, formatRam } from './format.ts';
 import { ARTICLE_SUITES } from './order.ts';
-import { bitness } from './verdict.ts';
+import { bitness, notInstalled } from './verdict.ts';
 
 export type ClaimVerdict = 'supported' | 'contradicted' | 'mixed' | 'untested';
+
+/** How each verdict reads on the page and in Markdown. */
+export const CLAIM_VERDICT_TEXT: Record<ClaimVerdict, string> = {
+  supported: 'supported',
+  contradicted: 'contradicted',
+  mixed: 'mixed',
+  untested: 'not tested in this run',
+};
 
 export interface ClaimAssessment {
   id: 'train32' | 'lite32' | 'recommend64';
@@ -24,8 +34,10 @@ export interface ClaimAssessment {
 export interface SuiteTally {
   suite: string;
   passed: number;
-  /** Jobs with a product result (infra errors and never-probed jobs left out). */
+  /** Jobs with a product result (infra errors, never-probed jobs and jobs whose runtime is not installed left out). */
   total: number;
+  /** Jobs that could not be tried: the runtime is not installed on the device. */
+  notInstalled: number;
   outcomes: Partial<Record<Outcome, number>>;
   /** Smallest RAM on which the suite passed, MB. */
   minRamPassedMb: number | null;
@@ -37,17 +49,18 @@ export interface BitsSummary {
   suites: SuiteTally[];
 }
 
-/** Jobs that say something about the product: not infra, and the probe ran. */
+/** Jobs that say something about the product: not infra, the probe ran, and the runtime was there to try. */
 function product(records: ResultRecord[]): ResultRecord[] {
-  return records.filter((r) => r.outcome !== 'infra_error' && r.probe !== null);
+  return records.filter((r) => r.outcome !== 'infra_error' && r.probe !== null && !notInstalled(r));
 }
 
 function tally(records: ResultRecord[], suite: string): SuiteTally {
   const jobs = product(records).filter((r) => r.suite === suite);
+  const untried = records.filter((r) => r.suite === suite && notInstalled(r)).length;
   const outcomes: Partial<Record<Outcome, number>> = {};
   for (const r of jobs) outcomes[r.outcome] = (outcomes[r.outcome] ?? 0) + 1;
   const passedRam = jobs.filter((r) => r.outcome === 'passed').map((r) => r.device.ramMb);
-  return { suite, passed: outcomes.passed ?? 0, total: jobs.length, outcomes, minRamPassedMb: passedRam.length ? Math.min(...passedRam) : null };
+  return { suite, passed: outcomes.passed ?? 0, total: jobs.length, notInstalled: untried, outcomes, minRamPassedMb: passedRam.length ? Math.min(...passedRam) : null };
 }
 
 /** One sentence per word size: the article's question, answered for this fleet. */
@@ -55,7 +68,9 @@ export function answer(summary: BitsSummary[]): string[] {
   return summary
     .filter((s) => s.devices > 0)
     .map((s) => {
-      const parts = s.suites.filter((t) => t.total > 0).map((t) => `${t.suite} ran on ${t.passed} of ${t.total}`);
+      const parts = s.suites
+        .filter((t) => t.total > 0 || t.notInstalled > 0)
+        .map((t) => `${t.suite} ran on ${t.passed} of ${t.total}${t.notInstalled ? ` (not installed on ${t.notInstalled} more)` : ''}`);
       return `${s.bits}: ${parts.join(', ') || 'no product results'} (${s.devices} device${s.devices === 1 ? '' : 's'}).`;
     });
 }
@@ -126,7 +141,11 @@ export function assessClaims(records: ResultRecord[]): ClaimAssessment[] {
   }
 
   const infra = records.filter((r) => r.outcome === 'infra_error' || r.probe === null).length;
-  const note = infra ? ` ${infra} job${infra === 1 ? '' : 's'} without a product result (infrastructure or never probed) are not counted.` : '';
+  const untried = records.filter(notInstalled).length;
+  const plural = (n: number) => `${n} job${n === 1 ? '' : 's'}`;
+  const note =
+    (infra ? ` ${plural(infra)} without a product result (infrastructure or never probed) are not counted.` : '') +
+    (untried ? ` ${plural(untried)} could not be tried because the runtime is not installed; they count neither for nor against a claim.` : '');
   return [
     {
       id: 'train32',
@@ -163,6 +182,8 @@ export interface ExpectationTally {
   met: number;
   unmet: number;
   infra: number;
+  /** Jobs whose runtime is not installed: an expectation that allows `unsupported` is met by them, but nothing was tried. */
+  notInstalled: number;
   jobs: string[];
 }
 
@@ -172,8 +193,10 @@ export function expectationTallies(records: ResultRecord[]): ExpectationTally[] 
   for (const r of records) {
     if (!r.expectation) continue;
     const claim = r.expectation.claim.replace(/\s+/g, ' ').trim();
-    const t = byClaim.get(claim) ?? { claim, met: 0, unmet: 0, infra: 0, jobs: [] };
-    t[r.expectation.verdict] += 1;
+    const t = byClaim.get(claim) ?? { claim, met: 0, unmet: 0, infra: 0, notInstalled: 0, jobs: [] };
+    // Met by a missing runtime would read as support for the claim; count it apart.
+    if (notInstalled(r) && r.expectation.verdict === 'met') t.notInstalled += 1;
+    else t[r.expectation.verdict] += 1;
     if (r.expectation.verdict === 'unmet') t.jobs.push(r.jobId);
     byClaim.set(claim, t);
   }

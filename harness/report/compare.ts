@@ -4,19 +4,30 @@
  */
 import type { ResultRecord } from '../results/record.ts';
 import type { RunMeta } from '../results/run-meta.ts';
-import { answer, assessClaims, bitsSummary, expectationTallies, type ClaimAssessment, type SuiteTally } from './claims.ts';
+import { CLAIM_VERDICT_TEXT, answer, assessClaims, bitsSummary, expectationTallies, type ClaimAssessment, type SuiteTally } from './claims.ts';
 import { jobAnchor, verdictLabel } from './cell.ts';
 import type { RunDiff } from './diff.ts';
 import { escapeHtml as esc, formatDelta, formatMb, formatMs, formatRam } from './format.ts';
+import { PEAK_NOTE, bootText, bootsByDevice, cellNotes, peakText, sessionText, truncationTexts } from './notes.ts';
 import { cellOf, deviceOrder, suiteOrder, type DeviceRow } from './order.ts';
 import { OUTCOME_COLORS } from './palette.ts';
 import { peakBarsSvg, timelineSvg } from './svg.ts';
 import { testStatus } from './verdict.ts';
 
+/** A line of a results file that could not be read; the reports were built without it. */
+export interface UnreadableLine {
+  /** The file as a reader of the report knows it, e.g. "<run-id>/results.jsonl". */
+  file: string;
+  line: number;
+  why: string;
+}
+
 export interface ReportInput {
   meta: RunMeta;
   records: ResultRecord[];
   diff: RunDiff | null;
+  /** Lines of the results (or the baseline's) left out because they could not be read. */
+  unreadable?: UnreadableLine[];
 }
 
 const badge = (outcome: ResultRecord['outcome']) => `<span class="badge o-${outcome}">${esc(outcome)}</span>`;
@@ -59,10 +70,17 @@ table.matrix td{min-width:170px}
 table.matrix td a{color:inherit;text-decoration:none;display:block}
 table.matrix td a:hover .badge{text-decoration:underline}
 .cellmeta{display:block;color:var(--muted);font-size:12.5px;margin-top:3px;font-variant-numeric:tabular-nums}
+.cellmeta.time{margin-top:0}
 .v{display:block;font-size:12.5px;margin-top:2px}
-.v-expected{color:#1f6f43}.v-unexpected{color:#a1261d;font-weight:600}.v-infra{color:#57534e}.v-skipped{color:#57534e}.v-none{color:var(--muted)}
+.v-expected{color:#1f6f43}.v-unexpected{color:#a1261d;font-weight:600}.v-infra{color:#57534e}.v-skipped{color:#57534e}.v-notinstalled{color:#57534e;font-style:italic}.v-none{color:var(--muted)}
 td.c-unexpected{box-shadow:inset 3px 0 0 #a1261d;background:#fffafa}
 td.c-infra,td.c-skipped{box-shadow:inset 3px 0 0 #a8a29e}
+td.c-notinstalled{box-shadow:inset 3px 0 0 #d6d3d1;background:repeating-linear-gradient(135deg,#fff 0 8px,#f7f6f4 8px 16px)}
+.notes{display:block;font-size:12px;color:#8a5a00;margin-top:2px}
+.boot{color:var(--accent)}
+.note{font-size:13px;color:var(--muted);margin:10px 0 0;max-width:900px}
+.warn{background:#fff7e6;border:1px solid #f0d9a8;border-radius:12px;padding:10px 16px;margin:16px 0 0;font-size:14px}
+.warn ul{margin:4px 0 0;padding-left:20px}.warn code{font-size:13px}
 .dev small{display:block;color:var(--muted);font-weight:400;font-size:12.5px}
 tr.group th{background:#eef1f5;color:var(--ink);font-size:13px;text-transform:none;letter-spacing:0}
 td.empty{color:#9aa3ae}
@@ -74,6 +92,7 @@ td.empty{color:#9aa3ae}
 .verdict{font-size:12px;font-weight:700;text-transform:uppercase;letter-spacing:.05em;border-radius:999px;padding:2px 10px;border:1px solid}
 .verdict-supported{color:#1f6f43;background:#e3f3e8}.verdict-contradicted{color:#a1261d;background:#fbe6e4}
 .verdict-mixed{color:#8a5a00;background:#fbf0d2}.verdict-untested{color:#57534e;background:#efedea}
+.untried{color:var(--muted);font-size:12.5px;font-style:italic}
 .ev{display:grid;grid-template-columns:1fr 1fr;gap:16px}
 @media (max-width:760px){.ev{grid-template-columns:1fr}}
 .ev h4{margin:4px 0;font-size:13px;color:var(--muted);text-transform:uppercase;letter-spacing:.04em}
@@ -98,7 +117,7 @@ footer{margin-top:48px;color:var(--muted);font-size:12.5px;border-top:1px solid 
 
 function header(input: ReportInput, deviceCount: number, suiteCount: number): string {
   const { meta, records } = input;
-  const counts = { expected: 0, unexpected: 0, infra: 0, skipped: 0, none: 0 };
+  const counts = { expected: 0, unexpected: 0, infra: 0, skipped: 0, notinstalled: 0, none: 0 };
   for (const r of records) counts[verdictLabel(r).key] += 1;
   const started = meta.startedAt.replace('T', ' ').replace(/:\d\d(\.\d+)?Z$/, ' UTC');
   const chip = (n: number, label: string) => `<li class="chip"><b>${n}</b> ${label}</li>`;
@@ -106,13 +125,22 @@ function header(input: ReportInput, deviceCount: number, suiteCount: number): st
 <h1>Can TensorFlow run on this Raspberry Pi?</h1>
 <p class="lede">The article's three examples, measured on ${deviceCount} devices across 32-bit and 64-bit userlands: how each run ended, how much memory it needed, and whether that matched what the article claims.</p>
 <ul class="meta"><li>run <b>${esc(meta.runId)}</b></li><li>started <b>${esc(started)}</b></li><li>${deviceCount} devices × ${suiteCount} suites, ${records.length} jobs</li><li>pi-hil ${esc(meta.harnessVersion)}${meta.gitSha ? ` @ <code>${esc(meta.gitSha.slice(0, 7))}</code>` : ''}</li>${input.diff ? `<li>baseline <b>${esc(input.diff.baselineRunId)}</b></li>` : ''}</ul>
-<ul class="chips" aria-label="Verdicts">${chip(counts.expected, 'as expected')}${chip(counts.unexpected, 'unexpected')}${chip(counts.infra, 'infrastructure')}${chip(counts.skipped, 'never probed')}${counts.none ? chip(counts.none, 'without expectation') : ''}</ul>
+<ul class="chips" aria-label="Verdicts">${chip(counts.expected, 'as expected')}${chip(counts.unexpected, 'unexpected')}${chip(counts.infra, 'infrastructure')}${chip(counts.skipped, 'never probed')}${counts.notinstalled ? chip(counts.notinstalled, 'not installed') : ''}${counts.none ? chip(counts.none, 'without expectation') : ''}</ul>
+${unreadableBanner(input.unreadable ?? [], records.length)}
 <nav class="toc" aria-label="Sections"><a href="#glance">32-bit vs 64-bit</a><a href="#matrix">Results</a><a href="#claims">The article's claims</a><a href="#changes">Changes</a><a href="#peaks">Peak memory</a><a href="#timelines">Timelines</a></nav>
 </header>`;
 }
 
+/** The lines of the results that could not be read: the page is built without them, and says so first. */
+function unreadableBanner(lines: UnreadableLine[], readable: number): string {
+  if (lines.length === 0) return '';
+  const items = lines.map((l) => `<li><code>${esc(`${l.file}:${l.line}`)}</code>: ${esc(l.why)}</li>`).join('');
+  return `<section class="warn" role="note" aria-labelledby="unreadable-h"><b id="unreadable-h">${lines.length} line${lines.length === 1 ? '' : 's'} of the results could not be read</b>; this page is built from the ${readable} record${readable === 1 ? '' : 's'} that could. A run that crashed while writing leaves a torn last line.<ul>${items}</ul></section>`;
+}
+
 function outcomesText(t: SuiteTally): string {
   const parts = Object.entries(t.outcomes).map(([o, n]) => `${badge(o as ResultRecord['outcome'])}${n > 1 ? ` ×${n}` : ''}`);
+  if (t.notInstalled) parts.push(`<span class="untried">not installed ×${t.notInstalled}</span>`);
   return parts.join(' ') || '<span class="none">not run</span>';
 }
 
@@ -123,25 +151,35 @@ function glance(records: ResultRecord[]): string {
     const rows = s.suites
       .map((t) => {
         const pct = t.total ? Math.round((t.passed / t.total) * 100) : 0;
-        return `<tr><th scope="row">${esc(t.suite)}</th><td class="num">${t.passed} of ${t.total}<div class="bar" role="presentation"><span style="width:${pct}%"></span></div></td><td class="num">${t.minRamPassedMb === null ? '—' : esc(formatRam(t.minRamPassedMb))}</td><td>${outcomesText(t)}</td></tr>`;
+        return `<tr><th scope="row">${esc(t.suite)}</th><td class="num">${t.passed} of ${t.total}${t.notInstalled ? `<span class="untried" style="display:block">+${t.notInstalled} not installed</span>` : ''}<div class="bar" role="presentation"><span style="width:${pct}%"></span></div></td><td class="num">${t.minRamPassedMb === null ? '—' : esc(formatRam(t.minRamPassedMb))}</td><td>${outcomesText(t)}</td></tr>`;
       })
       .join('');
     return `<section class="card" aria-labelledby="glance-${s.bits}"><h3 id="glance-${s.bits}">${s.bits} userland <small class="cellmeta">${s.devices} device${s.devices === 1 ? '' : 's'}</small></h3>
-<table><caption class="none" style="caption-side:bottom;text-align:left;font-size:12.5px">Jobs that never produced a product result are left out.</caption><thead><tr><th scope="col">Example</th><th scope="col">Ran</th><th scope="col">Smallest RAM that ran it</th><th scope="col">Outcomes</th></tr></thead><tbody>${rows}</tbody></table></section>`;
+<table><caption class="none" style="caption-side:bottom;text-align:left;font-size:12.5px">Jobs that never produced a product result are left out; so are jobs whose runtime is not installed on the device, which could not be tried.</caption><thead><tr><th scope="col">Example</th><th scope="col">Ran</th><th scope="col">Smallest RAM that ran it</th><th scope="col">Outcomes</th></tr></thead><tbody>${rows}</tbody></table></section>`;
   });
   return `<section id="glance" aria-labelledby="glance-h"><h2 id="glance-h">32-bit vs 64-bit at a glance</h2>
 <div class="answer"><p><b>The article's question, answered for this fleet.</b> How many devices ran each example to the end:</p><ul>${lines}</ul></div><div class="two">${cards.join('')}</div></section>`;
 }
 
-function deviceHeader(d: DeviceRow): string {
+function deviceHeader(d: DeviceRow, boots: number[] | undefined): string {
   const s = d.sample;
   const real = s.facts ? (s.facts.emulated ? 'emulated' : 'real') : s.device.transport === 'ssh' ? 'real' : 'emulated';
-  return `<th scope="row" class="dev">${esc(d.name)}<small>${esc(s.device.model)} · ${esc(formatRam(s.device.ramMb))} · ${esc(s.facts?.dpkgArch ?? s.device.arch)} · ${real}</small></th>`;
+  // A VM's boot is the device's, not a job's: said once here, kept out of the job times.
+  const boot = bootText(boots);
+  return `<th scope="row" class="dev" data-device="${esc(d.name)}">${esc(d.name)}<small>${esc(s.device.model)} · ${esc(formatRam(s.device.ramMb))} · ${esc(s.facts?.dpkgArch ?? s.device.arch)} · ${real}</small>${boot ? `<small class="boot">${esc(boot)}</small>` : ''}</th>`;
+}
+
+/** What a matrix cell says under its badge: the peak (all three where they differ), the job's time, and any trouble the job went through. */
+function cellMeta(r: ResultRecord): string {
+  const peak = peakText(r) ?? 'no payload ran';
+  const notes = cellNotes(r);
+  return `<span class="cellmeta">${esc(peak)}</span><span class="cellmeta time">${esc(formatMs(r.timing.wallMs))}</span>${notes.length ? `<span class="notes">${esc(notes.join(' · '))}</span>` : ''}`;
 }
 
 function matrix(records: ResultRecord[]): string {
   const suites = suiteOrder(records);
   const devices = deviceOrder(records);
+  const boots = bootsByDevice(records);
   const head = `<thead><tr><th scope="col">Device</th>${suites.map((s) => `<th scope="col">${esc(s)}</th>`).join('')}</tr></thead>`;
   const groups = (['32-bit', '64-bit'] as const).map((bits) => {
     const rows = devices
@@ -151,21 +189,22 @@ function matrix(records: ResultRecord[]): string {
           const r = cellOf(records, d.name, suite);
           if (!r) return `<td class="empty">not run</td>`;
           const v = verdictLabel(r);
-          return `<td data-job="${esc(r.jobId)}" data-outcome="${r.outcome}" class="c-${v.key}"><a href="#${jobAnchor(r.jobId)}" title="${esc(r.reason)}">${badge(r.outcome)}<span class="cellmeta">${r.memory.peakRssKb === null ? 'no payload ran' : `peak ${esc(formatMb(r.memory.peakRssKb))}`} · ${esc(formatMs(r.timing.wallMs))}</span><span class="v v-${v.key}">${esc(v.text)}</span></a></td>`;
+          return `<td data-job="${esc(r.jobId)}" data-outcome="${r.outcome}" class="c-${v.key}"><a href="#${jobAnchor(r.jobId)}" title="${esc(r.reason)}">${badge(r.outcome)}${cellMeta(r)}<span class="v v-${v.key}">${esc(v.text)}</span></a></td>`;
         });
-        return `<tr>${deviceHeader(d)}${cells.join('')}</tr>`;
+        return `<tr>${deviceHeader(d, boots.get(d.name))}${cells.join('')}</tr>`;
       });
     if (rows.length === 0) return '';
     return `<tbody><tr class="group"><th scope="rowgroup" colspan="${suites.length + 1}">${bits} userland</th></tr>${rows.join('')}</tbody>`;
   });
   return `<section id="matrix" aria-labelledby="matrix-h"><h2 id="matrix-h">Results by device and suite</h2>
-<p class="lede">Each cell: how the run ended, its peak resident memory and wall time, and whether that is what the suite's expectation allows. Select a cell for its memory timeline.</p>
-<div class="card matrix-wrap"><table class="matrix">${head}${groups.join('')}</table></div></section>`;
+<p class="lede">Each cell: how the run ended, its peak memory and its time on the device (a VM's boot is shown once, under the device), and whether that is what the suite's expectation allows. <i>Not installed</i>: the suite's runtime is missing on that device, so it could not be tried and counts for no claim. Select a cell for its memory timeline.</p>
+<div class="card matrix-wrap"><table class="matrix">${head}${groups.join('')}</table></div>
+<p class="note" id="peak-note"><b>Peak memory.</b> ${esc(PEAK_NOTE)}</p></section>`;
 }
 
 function claimCard(c: ClaimAssessment): string {
   const list = (items: string[], none: string) => (items.length ? `<ul>${items.map((i) => `<li>${esc(i)}</li>`).join('')}</ul>` : `<p class="none">${none}</p>`);
-  return `<article class="card claim" aria-labelledby="claim-${c.id}"><header><h3 id="claim-${c.id}">${esc(c.title)}</h3><span class="verdict verdict-${c.verdict}">${c.verdict}</span></header>
+  return `<article class="card claim" aria-labelledby="claim-${c.id}"><header><h3 id="claim-${c.id}">${esc(c.title)}</h3><span class="verdict verdict-${c.verdict}">${esc(CLAIM_VERDICT_TEXT[c.verdict])}</span></header>
 <blockquote>${esc(c.quote)}</blockquote><p>${esc(c.summary)}</p>
 <div class="ev"><div><h4>Evidence for</h4>${list(c.for, 'None in this run.')}</div><div><h4>Evidence against</h4>${list(c.against, 'None in this run.')}</div></div></article>`;
 }
@@ -173,12 +212,12 @@ function claimCard(c: ClaimAssessment): string {
 function claims(records: ResultRecord[]): string {
   const tallies = expectationTallies(records);
   const rows = tallies
-    .map((t) => `<tr><th scope="row">${esc(t.claim)}</th><td class="num">${t.met}</td><td class="num">${t.unmet}${t.jobs.length ? `<span class="cellmeta">${t.jobs.map(esc).join(', ')}</span>` : ''}</td><td class="num">${t.infra}</td></tr>`)
+    .map((t) => `<tr><th scope="row">${esc(t.claim)}</th><td class="num">${t.met}</td><td class="num">${t.unmet}${t.jobs.length ? `<span class="cellmeta">${t.jobs.map(esc).join(', ')}</span>` : ''}</td><td class="num">${t.infra}</td><td class="num">${t.notInstalled}</td></tr>`)
     .join('');
   return `<section id="claims" aria-labelledby="claims-h"><h2 id="claims-h">The article's claims</h2>
 <p class="lede">“Can TensorFlow run on a 32-bit Raspbian OS?” makes three claims. Here is what this run says about each.</p>
 <div class="claims">${assessClaims(records).map(claimCard).join('')}</div>
-${tallies.length ? `<h3 style="margin-top:24px">Suite expectations by claim</h3><div class="card"><table><thead><tr><th scope="col">Claim the expectation tests</th><th scope="col">Met</th><th scope="col">Unmet</th><th scope="col">Infrastructure</th></tr></thead><tbody>${rows}</tbody></table></div>` : ''}</section>`;
+${tallies.length ? `<h3 style="margin-top:24px">Suite expectations by claim</h3><div class="card"><table><thead><tr><th scope="col">Claim the expectation tests</th><th scope="col">Met</th><th scope="col">Unmet</th><th scope="col">Infrastructure</th><th scope="col">Not installed</th></tr></thead><tbody>${rows}</tbody></table></div>` : ''}</section>`;
 }
 
 function changes(diff: RunDiff | null): string {
@@ -209,13 +248,23 @@ function peaks(records: ResultRecord[]): string {
 <p class="legend"><span><span class="key ram"></span>device RAM</span><span>bars coloured by outcome</span></p><div class="grid">${figs.join('')}</div></section>`;
 }
 
+/** A job's caption under its timeline: outcome and reason, then its peaks, its session and what its output lost. */
+function jobDetail(r: ResultRecord): string {
+  const lines = [`<b>${esc(r.suite)}</b> ${badge(r.outcome)} ${esc(r.reason)}`];
+  const peak = peakText(r);
+  if (peak) lines.push(esc(peak));
+  lines.push(esc(`agent: ${sessionText(r)}`));
+  for (const t of truncationTexts(r)) lines.push(`<span class="notes" style="display:inline">${esc(t)}</span>`);
+  return lines.join('<br>');
+}
+
 function timelines(records: ResultRecord[]): string {
   const suites = suiteOrder(records);
   const groups = deviceOrder(records).map((d) => {
     const figs = suites
       .map((s) => cellOf(records, d.name, s))
       .filter((r): r is ResultRecord => r !== undefined)
-      .map((r) => `<figure id="${jobAnchor(r.jobId)}">${timelineSvg(r, `tl-${jobAnchor(r.jobId)}`)}<figcaption><b>${esc(r.suite)}</b> ${badge(r.outcome)} ${esc(r.reason)}</figcaption></figure>`);
+      .map((r) => `<figure id="${jobAnchor(r.jobId)}">${timelineSvg(r, `tl-${jobAnchor(r.jobId)}`)}<figcaption>${jobDetail(r)}</figcaption></figure>`);
     return `<h3>${esc(d.name)} <small class="cellmeta" style="display:inline">${d.bits} · ${esc(formatRam(d.sample.device.ramMb))}</small></h3><div class="grid">${figs.join('')}</div>`;
   });
   return `<section id="timelines" class="tl" aria-labelledby="tl-h"><h2 id="tl-h">Memory timelines</h2>
@@ -240,7 +289,7 @@ ${claims(input.records)}
 ${changes(input.diff)}
 ${peaks(input.records)}
 ${timelines(input.records)}
-<footer>Generated by pi-hil ${esc(input.meta.harnessVersion)} from <code>results.jsonl</code> of run ${esc(input.meta.runId)}. Peak memory is the payload's resident high-water mark; “emulated” devices are QEMU guests or memory-capped hosts standing in for a Pi.</footer>
+<footer>Generated by pi-hil ${esc(input.meta.harnessVersion)} from <code>results.jsonl</code> of run ${esc(input.meta.runId)}. Peak memory is the payload's resident high-water mark unless a cell shows RSS, anon and cgroup apart (see the note under the results); job times leave out the wait for the device; “emulated” devices are QEMU guests or memory-capped hosts standing in for a Pi.</footer>
 </main></body></html>
 `;
 }

@@ -38,3 +38,11 @@ export function escapeHtml(text: string): string {
 export function escapeMdCell(text: string): string {
   return text.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ').replace(/[<>]/g, (c) => (c === '<' ? '&lt;' : '&gt;'));
 }
+
+/** A byte count in the units the page uses elsewhere (1024-based, "KB"/"MB"), e.g. "8.0 KB", "1.2 MB". */
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  const kb = bytes / 1024;
+  if (kb < 1024) return `${kb >= 100 ? kb.toFixed(0) : kb.toFixed(1)} KB`;
+  return formatMb(kb);
+}

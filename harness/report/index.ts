@@ -4,11 +4,11 @@
  * step (no Java, say) never stops the other reports from being written.
  */
 import { stat, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { readResults, readRunMeta } from '../results/read.ts';
+import { basename, join, resolve } from 'node:path';
+import { readResultsTolerant, readRunMeta, type ResultsFormatError } from '../results/read.ts';
 import { writeAllureResults, executorFor } from './allure.ts';
 import { allureGenerate, carryHistory, findPreviousReport, trendLength } from './allure-generate.ts';
-import { renderCompareHtml, type ReportInput } from './compare.ts';
+import { renderCompareHtml, type ReportInput, type UnreadableLine } from './compare.ts';
 import { DEFAULT_THRESHOLDS, diffRuns, type RunDiff, type Thresholds } from './diff.ts';
 import { renderJunit } from './junit.ts';
 import { renderMarkdown } from './markdown.ts';
@@ -16,7 +16,7 @@ import { testStatus, type TestStatus } from './verdict.ts';
 
 export { renderTap } from './tap.ts';
 export { renderMarkdown } from './markdown.ts';
-export { renderCompareHtml, type ReportInput } from './compare.ts';
+export { renderCompareHtml, type ReportInput, type UnreadableLine } from './compare.ts';
 export { renderJunit } from './junit.ts';
 
 export interface ReportOptions {
@@ -53,12 +53,33 @@ export interface ReportSummary {
   warnings: string[];
 }
 
-/** Read a run dir (and its baseline) into what the page and the Markdown render. */
-export function loadReportInput(runDir: string, baseline?: string, thresholds: Thresholds = DEFAULT_THRESHOLDS): ReportInput {
-  const records = readResults(runDir);
+export interface LoadedInput extends ReportInput {
+  unreadable: UnreadableLine[];
+  /** The same lines as errors naming the file as given, for warnings on a terminal. */
+  bad: ResultsFormatError[];
+}
+
+/**
+ * Read a run dir (and its baseline) into what the page and the Markdown
+ * render. Unreadable lines are left out and named, so a run that crashed
+ * mid-write still gets its reports; NoReadableRecordsError when no line of a
+ * results file reads.
+ */
+export function loadReportInput(runDir: string, baseline?: string, thresholds: Thresholds = DEFAULT_THRESHOLDS): LoadedInput {
+  const own = readResultsTolerant(runDir);
   const meta = readRunMeta(runDir);
-  const diff = baseline ? diffRuns(records, readResults(baseline), thresholds) : null;
-  return { meta, records, diff };
+  const base = baseline ? readResultsTolerant(baseline) : null;
+  const diff = base ? diffRuns(own.records, base.records, thresholds) : null;
+  // The page lives in the run dir: name a file by its run, never by where this machine keeps it.
+  const shown = (dir: string, errors: ResultsFormatError[]) =>
+    errors.map((e) => ({ file: `${basename(resolve(dir))}/results.jsonl`, line: e.line, why: e.field ? `${e.field}: ${e.problem}` : e.problem }));
+  const unreadable = [...shown(runDir, own.bad), ...(base && baseline ? shown(baseline, base.bad) : [])];
+  return { meta, records: own.records, diff, unreadable, bad: [...own.bad, ...(base?.bad ?? [])] };
+}
+
+/** One warning per unreadable line: "<file>:<line>: <why>; left out of the reports". */
+export function unreadableWarnings(input: LoadedInput): string[] {
+  return input.bad.map((e) => `${e.message}; this line is left out of the reports`);
 }
 
 async function isDir(path: string): Promise<boolean> {
@@ -68,7 +89,7 @@ async function isDir(path: string): Promise<boolean> {
 export async function writeReports(runDir: string, options: ReportOptions = {}): Promise<ReportSummary> {
   const dir = resolve(runDir);
   const input = loadReportInput(dir, options.baseline, options.thresholds);
-  const warnings: string[] = [];
+  const warnings: string[] = unreadableWarnings(input);
   if (input.records.length === 0) warnings.push(`${join(dir, 'results.jsonl')} holds no records`);
   const recorded = new Set(input.records.map((r) => r.jobId));
   const missing = input.meta.jobs.filter((j) => !recorded.has(j));

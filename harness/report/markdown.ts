@@ -3,10 +3,11 @@
  * and terminals (`hil report --format md`). Same facts, no charts.
  */
 import type { ResultRecord } from '../results/record.ts';
-import { answer, assessClaims, bitsSummary } from './claims.ts';
+import { CLAIM_VERDICT_TEXT, answer, assessClaims, bitsSummary } from './claims.ts';
 import { verdictLabel } from './cell.ts';
 import type { ReportInput } from './compare.ts';
 import { escapeMdCell as cell, formatDelta, formatMb, formatMs, formatRam } from './format.ts';
+import { PEAK_NOTE, bootText, bootsByDevice, cellNotes, peakView, sessionText, truncationTexts } from './notes.ts';
 import { cellOf, deviceOrder, suiteOrder } from './order.ts';
 
 const VERDICT_MARK = { supported: '🟢', contradicted: '🔴', mixed: '🟡', untested: '⚪' } as const;
@@ -21,8 +22,11 @@ function table(head: string[], rows: string[][]): string[] {
 
 function jobCell(r: ResultRecord | undefined): string {
   if (!r) return '—';
-  const peak = r.memory.peakRssKb === null ? 'no payload' : formatMb(r.memory.peakRssKb);
-  return `${verdictLabel(r).mark} \`${r.outcome}\` · ${peak} · ${formatMs(r.timing.wallMs)}`;
+  const view = peakView(r);
+  // Where the peaks differ they are all given, slash-separated so they read as one item beside the time.
+  const peak = view.differ ? view.parts.map((p) => `${p.label} ${formatMb(p.kb)}`).join(' / ') : r.memory.peakRssKb === null ? 'no payload' : formatMb(r.memory.peakRssKb);
+  const notes = cellNotes(r);
+  return `${verdictLabel(r).mark} \`${r.outcome}\` · ${peak} · ${formatMs(r.timing.wallMs)}${notes.length ? ` · ${notes.join(' · ')}` : ''}`;
 }
 
 export function renderMarkdown(input: ReportInput): string {
@@ -32,9 +36,14 @@ export function renderMarkdown(input: ReportInput): string {
   const out: string[] = [];
   out.push('# Can TensorFlow run on this Raspberry Pi?', '');
   out.push(`Run \`${meta.runId}\` · started ${meta.startedAt} · ${devices.length} devices × ${suites.length} suites, ${records.length} jobs · pi-hil ${meta.harnessVersion}${meta.gitSha ? ` @ \`${meta.gitSha.slice(0, 7)}\`` : ''}`, '');
-  const counts = { expected: 0, unexpected: 0, infra: 0, skipped: 0, none: 0 };
+  const counts = { expected: 0, unexpected: 0, infra: 0, skipped: 0, notinstalled: 0, none: 0 };
   for (const r of records) counts[verdictLabel(r).key] += 1;
-  out.push(`✅ ${counts.expected} as expected · ❌ ${counts.unexpected} unexpected · ⚠️ ${counts.infra} infrastructure · ⏭️ ${counts.skipped} never probed`, '');
+  out.push(`✅ ${counts.expected} as expected · ❌ ${counts.unexpected} unexpected · ⚠️ ${counts.infra} infrastructure · ⏭️ ${counts.skipped} never probed${counts.notinstalled ? ` · ➖ ${counts.notinstalled} not installed` : ''}`, '');
+  const unreadable = input.unreadable ?? [];
+  if (unreadable.length) {
+    out.push(`> ⚠️ **${unreadable.length} line${unreadable.length === 1 ? '' : 's'} of the results could not be read**; this summary is built from the ${records.length} record${records.length === 1 ? '' : 's'} that could.`, '>');
+    out.push(...unreadable.map((l) => `> - \`${l.file}:${l.line}\`: ${l.why.replace(/\r?\n/g, ' ')}`), '');
+  }
 
   out.push('## 32-bit vs 64-bit at a glance', '');
   const summary = bitsSummary(records);
@@ -42,24 +51,37 @@ export function renderMarkdown(input: ReportInput): string {
   out.push(...answer(summary).map((l) => `- ${l}`), '');
   const glanceRows = (s32?.suites ?? []).map((t, i) => {
     const u = s64?.suites[i];
-    const side = (x: typeof t | undefined) => (x ? `${x.passed} of ${x.total} ran${x.minRamPassedMb === null ? '' : ` (from ${formatRam(x.minRamPassedMb)})`}` : '—');
+    const side = (x: typeof t | undefined) =>
+      x ? `${x.passed} of ${x.total} ran${x.minRamPassedMb === null ? '' : ` (from ${formatRam(x.minRamPassedMb)})`}${x.notInstalled ? `, ${x.notInstalled} not installed` : ''}` : '—';
     return [t.suite, side(t), side(u)];
   });
   out.push(...table(['Example', `32-bit (${s32?.devices ?? 0} devices)`, `64-bit (${s64?.devices ?? 0} devices)`], glanceRows), '');
 
   out.push('## Results by device and suite', '');
-  out.push('Each cell: verdict, outcome, peak memory, wall time. ✅ as expected · ❌ unexpected · ⚠️ infrastructure · ⏭️ never probed.', '');
+  out.push(
+    'Each cell: verdict, outcome, peak memory, time on the device (without waiting for it; a VM boots once, in the Boot column). ✅ as expected · ❌ unexpected · ⚠️ infrastructure · ⏭️ never probed · ➖ not installed: the runtime is missing there, so the suite could not be tried.',
+    '',
+  );
+  const boots = bootsByDevice(records);
+  const bootCol = boots.size > 0;
   out.push(
     ...table(
-      ['Device', 'Userland', 'RAM', ...suites],
-      devices.map((d) => [`**${cell(d.name)}**`, d.bits, formatRam(d.sample.device.ramMb), ...suites.map((s) => cell(jobCell(cellOf(records, d.name, s))))]),
+      ['Device', 'Userland', 'RAM', ...(bootCol ? ['Boot'] : []), ...suites],
+      devices.map((d) => [
+        `**${cell(d.name)}**`,
+        d.bits,
+        formatRam(d.sample.device.ramMb),
+        ...(bootCol ? [bootText(boots.get(d.name))?.replace(/^boot /, '') ?? '—'] : []),
+        ...suites.map((s) => cell(jobCell(cellOf(records, d.name, s)))),
+      ]),
     ),
     '',
   );
+  out.push(`Peak memory: ${PEAK_NOTE}`, '');
 
   out.push("## The article's claims", '');
   for (const c of assessClaims(records)) {
-    out.push(`### ${VERDICT_MARK[c.verdict]} ${c.title}: ${c.verdict}`, '', `> ${c.quote}`, '', c.summary, '');
+    out.push(`### ${VERDICT_MARK[c.verdict]} ${c.title}: ${CLAIM_VERDICT_TEXT[c.verdict]}`, '', `> ${c.quote}`, '', c.summary, '');
     out.push('Evidence for:', ...(c.for.length ? c.for.map((e) => `- ${e}`) : ['- none in this run']), '');
     out.push('Evidence against:', ...(c.against.length ? c.against.map((e) => `- ${e}`) : ['- none in this run']), '');
   }
@@ -78,6 +100,13 @@ export function renderMarkdown(input: ReportInput): string {
     } else out.push('No memory or time regression over the threshold.', '');
     if (diff.added.length) out.push(`New jobs: ${diff.added.join(', ')}.`, '');
     if (diff.removed.length) out.push(`No longer run: ${diff.removed.join(', ')}.`, '');
+  }
+
+  const eventful = records.filter((r) => r.agent.reattached > 0 || r.agent.leftPids.length > 0 || truncationTexts(r).length > 0);
+  if (eventful.length) {
+    out.push('## Sessions and output', '');
+    for (const r of eventful) out.push(`- **${r.jobId}**: ${[sessionText(r), ...truncationTexts(r)].join('; ')}`);
+    out.push('');
   }
 
   const unexpected = records.filter((r) => verdictLabel(r).key === 'unexpected' || verdictLabel(r).key === 'infra');

@@ -15,6 +15,15 @@ export function testStatus(record: ResultRecord): TestStatus {
   return record.outcome === 'passed' ? 'passed' : 'failed';
 }
 
+/**
+ * An `unsupported` job whose requirement probe failed: the runtime is not
+ * installed on the device, so the suite could not be tried there. Such a job
+ * says nothing about memory or word size, only that nothing was measured.
+ */
+export function notInstalled(record: ResultRecord): boolean {
+  return record.outcome === 'unsupported' && record.probe?.ok === false;
+}
+
 /** "32-bit" / "64-bit": the userland word size the agent measured, else the inventory arch. */
 export function bitness(record: ResultRecord): '32-bit' | '64-bit' {
   const longBit = record.facts?.longBit;

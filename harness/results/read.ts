@@ -2,6 +2,8 @@
  * Reads a run dir back: results.jsonl (one record a line) and run.json.
  * Reporters trust what this returns, so every line is checked against the
  * record's shape and a bad line is reported with its line number and field.
+ * Fields the record gained later are filled in on older lines, so every
+ * run ever stored still reads.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,10 +17,22 @@ export class ResultsFormatError extends Error {
     readonly file: string,
     readonly line: number,
     readonly field: string,
-    problem: string,
+    /** Why the line is bad, without its place. */
+    readonly problem: string,
   ) {
     super(`${file}:${line}: ${field ? `${field}: ` : ''}${problem}`);
     this.name = 'ResultsFormatError';
+  }
+}
+
+/** Every line of a results file was bad: there is nothing to build a report from. */
+export class NoReadableRecordsError extends Error {
+  constructor(
+    readonly file: string,
+    readonly bad: ResultsFormatError[],
+  ) {
+    super(`${file}: none of its ${bad.length} line${bad.length === 1 ? '' : 's'} could be read\n${bad.map((e) => `  ${e.message}`).join('\n')}`);
+    this.name = 'NoReadableRecordsError';
   }
 }
 
@@ -88,6 +102,11 @@ function checkFacts(v: unknown): void {
   num(f, 'ramMb', p);
   num(f, 'swapMb', p);
   oneOf(f, 'memoryCgroup', ['v1', 'v2', 'none'], p);
+  // Older agents did not read the cgroup limit: unknown is "no limit seen".
+  for (const k of ['memoryLimitMb', 'memoryLimitFreeMb']) {
+    if (f[k] === undefined) f[k] = null;
+    numOrNull(f, k, p);
+  }
   if (typeof f.emulated !== 'boolean') throw new FieldError('facts.emulated', 'expected a boolean');
   obj(f.versions, 'facts.versions');
 }
@@ -116,6 +135,52 @@ function checkTiming(v: unknown): void {
   }
   num(t, 'wallMs', 'timing.');
   for (const k of ['connectMs', 'deployMs', 'payloadMs']) numOrNull(t, k, 'timing.');
+  if (t.bootMs === undefined) {
+    // A record from before bootMs existed: its wallMs still held the wait for
+    // the device (connectMs, a VM's boot included). Take it out so old and new
+    // jobs, and a baseline from before the change, compare like with like.
+    // The boot's share of that wait was never recorded, so it stays unknown.
+    t.bootMs = null;
+    t.wallMs = Math.max(0, (t.wallMs as number) - ((t.connectMs as number | null) ?? 0));
+  }
+  numOrNull(t, 'bootMs', 'timing.');
+}
+
+function checkStream(v: unknown, path: string): void {
+  const o = obj(v, path);
+  for (const k of ['written', 'kept']) {
+    num(o, k, `${path}.`);
+    if ((o[k] as number) < 0) throw new FieldError(`${path}.${k}`, 'expected a byte count');
+  }
+}
+
+function checkLogs(v: unknown): void {
+  const logs = obj(v, 'logs');
+  str(logs, 'stdoutTail', 'logs.');
+  str(logs, 'stderrTail', 'logs.');
+  strOrNull(logs, 'console', 'logs.');
+  arr(logs, 'kernelOomLines', 'logs.');
+  // Older agents counted no bytes: nothing known, nothing said to be cut.
+  if (logs.output === undefined) logs.output = null;
+  if (logs.output !== null) {
+    const out = obj(logs.output, 'logs.output');
+    checkStream(out.stdout, 'logs.output.stdout');
+    checkStream(out.stderr, 'logs.output.stderr');
+  }
+  if (logs.truncated === undefined) logs.truncated = false;
+  if (typeof logs.truncated !== 'boolean') throw new FieldError('logs.truncated', 'expected a boolean');
+}
+
+function checkAgent(r: Obj): void {
+  // Older records kept no session: no pid known, no re-attach, nothing left.
+  if (r.agent === undefined) r.agent = { payloadPid: null, reattached: 0, leftPids: [] };
+  const a = obj(r.agent, 'agent');
+  numOrNull(a, 'payloadPid', 'agent.');
+  num(a, 'reattached', 'agent.');
+  if (!Number.isInteger(a.reattached) || (a.reattached as number) < 0) throw new FieldError('agent.reattached', 'expected a count');
+  arr(a, 'leftPids', 'agent.').forEach((pid, i) => {
+    if (!Number.isInteger(pid)) throw new FieldError(`agent.leftPids[${i}]`, 'expected a pid');
+  });
 }
 
 /** Check one parsed line; returns it typed. */
@@ -161,17 +226,27 @@ export function validateRecord(v: unknown): ResultRecord {
     str(ex, 'claim', 'expectation.');
     oneOf(ex, 'verdict', ['met', 'unmet', 'infra'], 'expectation.');
   }
-  const logs = obj(r.logs, 'logs');
-  str(logs, 'stdoutTail', 'logs.');
-  str(logs, 'stderrTail', 'logs.');
-  strOrNull(logs, 'console', 'logs.');
-  arr(logs, 'kernelOomLines', 'logs.');
+  checkLogs(r.logs);
+  checkAgent(r);
   return r as unknown as ResultRecord;
 }
 
-/** Parse results.jsonl text; `file` names it in errors. Blank lines are allowed (a crash mid-append leaves none, but editors do). */
-export function parseResults(text: string, file = 'results.jsonl'): ResultRecord[] {
+/** What a results file yielded: the records that read, and every line that did not. */
+export interface ResultsRead {
+  records: ResultRecord[];
+  /** One per unreadable line, in file order; each names its file, line and why. */
+  bad: ResultsFormatError[];
+}
+
+/**
+ * Parse results.jsonl text, keeping every good record and naming every bad
+ * line: a crash mid-append leaves a torn last line, and the jobs before it
+ * are still worth their reports. A repeated job keeps its first record.
+ * `file` names the file in the errors. Blank lines are allowed (editors leave them).
+ */
+export function parseResultsTolerant(text: string, file = 'results.jsonl'): ResultsRead {
   const records: ResultRecord[] = [];
+  const bad: ResultsFormatError[] = [];
   const seen = new Set<string>();
   text.split('\n').forEach((line, i) => {
     if (line.trim() === '') return;
@@ -179,7 +254,8 @@ export function parseResults(text: string, file = 'results.jsonl'): ResultRecord
     try {
       value = JSON.parse(line);
     } catch (err) {
-      throw new ResultsFormatError(file, i + 1, '', `not JSON (${(err as Error).message})`);
+      bad.push(new ResultsFormatError(file, i + 1, '', `not JSON (${(err as Error).message})`));
+      return;
     }
     try {
       const record = validateRecord(value);
@@ -187,10 +263,17 @@ export function parseResults(text: string, file = 'results.jsonl'): ResultRecord
       seen.add(record.jobId);
       records.push(record);
     } catch (err) {
-      if (err instanceof FieldError) throw new ResultsFormatError(file, i + 1, err.field, err.message);
-      throw err;
+      if (err instanceof FieldError) bad.push(new ResultsFormatError(file, i + 1, err.field, err.message));
+      else throw err;
     }
   });
+  return { records, bad };
+}
+
+/** Parse results.jsonl text; throws on the first bad line. `file` names it in errors. */
+export function parseResults(text: string, file = 'results.jsonl'): ResultRecord[] {
+  const { records, bad } = parseResultsTolerant(text, file);
+  if (bad[0]) throw bad[0];
   return records;
 }
 
@@ -198,6 +281,18 @@ export function parseResults(text: string, file = 'results.jsonl'): ResultRecord
 export function readResults(runDir: string): ResultRecord[] {
   const file = join(runDir, 'results.jsonl');
   return parseResults(readFileSync(file, 'utf8'), file);
+}
+
+/**
+ * Read <runDir>/results.jsonl keeping the good records and naming the bad
+ * lines (see parseResultsTolerant). Throws NoReadableRecordsError when there
+ * were lines and none of them read; an empty file is just an empty run.
+ */
+export function readResultsTolerant(runDir: string): ResultsRead {
+  const file = join(runDir, 'results.jsonl');
+  const read = parseResultsTolerant(readFileSync(file, 'utf8'), file);
+  if (read.records.length === 0 && read.bad.length > 0) throw new NoReadableRecordsError(file, read.bad);
+  return read;
 }
 
 /** Read and check <runDir>/run.json. */
