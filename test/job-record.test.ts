@@ -31,6 +31,8 @@ function context(observe: (e: RunEvent) => void = () => undefined): JobContext {
     runId: `job-record-${process.pid}`,
     transportFor: () => transport,
     judge: () => null,
+    admit: async () => ({ admitted: true }),
+    jobEnded: async () => undefined,
     keep: false,
     sampleIntervalMs: 50,
     observe,

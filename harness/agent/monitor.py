@@ -1360,6 +1360,38 @@ def cmd_facts(a):
     return 0
 
 
+def throttled_now():
+    """(`vcgencmd get_throttled` as a number, None) or (None, why it could not be read)."""
+    rc, out, err = run_cmd(["vcgencmd", "get_throttled"])
+    if rc is None:
+        return None, "vcgencmd: " + err
+    if rc != 0 or "=" not in out:
+        return None, "vcgencmd get_throttled: " + ((err or out).strip() or "exit %d" % rc)
+    return int(out.split("=", 1)[1].strip(), 16), None
+
+
+def cmd_health(a):
+    """What the device can offer right now, for the controller's health gate: figures, no judgement."""
+    disk_free_kb, disk_error = None, None
+    try:
+        if not os.path.isdir(a.root):
+            os.makedirs(a.root, mode=0o755)
+        st = os.statvfs(a.root)
+        disk_free_kb = st.f_bavail * st.f_frsize // 1024
+    except OSError as e:
+        disk_error = str(e)
+    meminfo = read_bytes("/proc/meminfo") or b""
+    avail_kb = number_after(meminfo, b"MemAvailable:")
+    limit_mb, free_mb = memory_limit((number_after(meminfo, b"MemTotal:") or 0) * 1024)
+    if free_mb is not None:
+        avail_kb = free_mb * 1024 if avail_kb is None else min(avail_kb, free_mb * 1024)
+    thr, thr_error = throttled_now()
+    print(json.dumps({"epochMs": int(time.time() * 1000), "memAvailKb": avail_kb, "memCapped": limit_mb is not None,
+                      "diskFreeKb": disk_free_kb, "diskError": disk_error,
+                      "throttled": thr, "throttledUnavailable": thr_error}))
+    return 0
+
+
 def main(argv):
     import argparse
     p = argparse.ArgumentParser(prog="monitor.py")
@@ -1379,6 +1411,8 @@ def main(argv):
     k.add_argument("--workdir", required=True)
     fa = sub.add_parser("facts")
     fa.add_argument("--standin")
+    he = sub.add_parser("health")
+    he.add_argument("--root", required=True)
     a = p.parse_args(argv)
     if a.cmd == "start":
         a.argv = a.argv[1:] if a.argv[:1] == ["--"] else a.argv
@@ -1389,6 +1423,8 @@ def main(argv):
         return cmd_kill(a)
     if a.cmd == "facts":
         return cmd_facts(a)
+    if a.cmd == "health":
+        return cmd_health(a)
     p.print_help(sys.stderr)
     return 2
 

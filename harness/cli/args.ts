@@ -3,6 +3,7 @@
  * usage errors that name the option, the value and what is allowed (exit 2).
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseDurationMs } from '../config/reader.ts';
 import { UsageError } from '../config/diagnostics.ts';
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>[string] & { help: string; arg?: string };
@@ -71,4 +72,13 @@ export function positiveInt(option: string, value: unknown, fallback: number): n
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new UsageError(option, String(value), 'a whole number of 1 or more');
   return n;
+}
+
+/** A duration option ("90s", "2m", "500ms", or seconds); 0 is allowed where `zero` says so. */
+export function durationMs(option: string, value: unknown, fallback: number, zero = false): number {
+  if (value === undefined) return fallback;
+  if (zero && (value === '0' || value === 0)) return 0;
+  const ms = parseDurationMs(value);
+  if (ms === null) throw new UsageError(option, String(value), `a duration such as 90s, 2m or 500ms${zero ? ', or 0' : ''}`);
+  return ms;
 }

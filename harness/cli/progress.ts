@@ -29,6 +29,8 @@ function describe(event: RunEvent): string {
       return `${event.state}${event.detail ? ` (${event.detail})` : ''}`;
     case 'job-start':
       return `start ${event.jobId}`;
+    case 'notice':
+      return event.message;
     case 'phase':
       return `${event.jobId}: phase ${event.phase}`;
     case 'job-end': {
@@ -61,6 +63,12 @@ class LiveProgress implements Progress {
   }
 
   observe(event: RunEvent): void {
+    if (event.kind === 'notice') {
+      this.clear();
+      this.out.write(`${event.device.padEnd(this.width())}  ${event.message}\n`);
+      this.draw();
+      return;
+    }
     const line = this.lines.get(event.device);
     if (!line) return;
     if (event.kind === 'device') line.state = event.state;

@@ -25,7 +25,10 @@ import { loadSuites } from '../suite/suite.ts';
 import { judge } from '../suite/expectation.ts';
 import { createTransport, describeTarget } from '../transport/factory.ts';
 import type { Transport } from '../transport/transport.ts';
-import { DEVICE_OPTIONS, helpText, parseCommand, positiveInt, stringList, type CommandSpec } from './args.ts';
+import { DEVICE_OPTIONS, durationMs, helpText, parseCommand, positiveInt, stringList, type CommandSpec } from './args.ts';
+import { DeviceAdmissions } from '../rack/admission.ts';
+import { DEFAULT_LEASE_TTL_MS } from '../rack/lease.ts';
+import { needsOf } from '../suite/suite.ts';
 import { createProgress } from './progress.ts';
 
 export const RUN_SPEC: CommandSpec = {
@@ -42,6 +45,8 @@ export const RUN_SPEC: CommandSpec = {
     'sample-ms': { type: 'string', arg: 'ms', help: 'memory sampling interval (default: 50)' },
     'no-report': { type: 'boolean', help: 'store results only; build reports later with `hil report`' },
     reporter: { type: 'string', arg: 'tap', help: 'also stream TAP 14 to stdout' },
+    'lease-wait': { type: 'string', arg: 'duration', help: 'wait this long for a device another controller holds (default: 0, skip it)' },
+    'lease-ttl': { type: 'string', arg: 'duration', help: 'a dead controller frees its devices after this long (default: 60s)' },
   },
 };
 
@@ -70,6 +75,8 @@ export async function runCommand(argv: string[]): Promise<number> {
   };
   const concurrency = positiveInt('--concurrency', values['concurrency'], 4);
   const sampleIntervalMs = positiveInt('--sample-ms', values['sample-ms'], 50);
+  const leaseWaitMs = durationMs('--lease-wait', values['lease-wait'], 0, true);
+  const leaseTtlMs = durationMs('--lease-ttl', values['lease-ttl'], DEFAULT_LEASE_TTL_MS);
   const jobs = planJobs(inventory, suites, selection);
   if (jobs.length === 0) throw new UsageError('--device/--tag/--shard', argv.join(' '), 'a selection that matches at least one device', 'nothing selected');
 
@@ -134,6 +141,16 @@ export async function runCommand(argv: string[]): Promise<number> {
   process.on('SIGTERM', sigterm);
 
   const acceptNew = values['accept-new'] === true;
+  const jobsPerDevice = new Map<string, number>();
+  for (const j of jobs) jobsPerDevice.set(j.device.name, (jobsPerDevice.get(j.device.name) ?? 0) + 1);
+  const admissions = new DeviceAdmissions({
+    runId,
+    leaseTtlMs,
+    leaseWaitMs,
+    needsFor: (device) => needsOf(jobs.filter((j) => j.device.name === device.name).map((j) => j.suite)),
+    jobsPerDevice,
+    log: (device, message) => progress.observe({ kind: 'notice', device, message }),
+  });
   const records: ResultRecord[] = [];
   let crashes: { jobId: string; error: unknown }[] = [];
   try {
@@ -151,6 +168,8 @@ export async function runCommand(argv: string[]): Promise<number> {
             return created;
           },
           judge: (suiteName, r) => judge(suites.find((s) => s.name === suiteName)!, r),
+          admit: (device, transport, signal) => admissions.admit(device, transport, signal),
+          jobEnded: (device) => admissions.jobEnded(device.name),
           keep: values['keep'] === true,
           sampleIntervalMs,
           observe: (e) => progress.observe(e),
@@ -174,6 +193,8 @@ export async function runCommand(argv: string[]): Promise<number> {
     ));
   } finally {
     progress.stop();
+    // Leases go back before the connections close: a lease on a Pi is released over its connection.
+    await admissions.releaseAll();
     await Promise.allSettled([...transports.values()].map((t) => t.close()));
     process.off('SIGINT', sigint);
     process.off('SIGTERM', sigterm);

@@ -4,12 +4,13 @@
  * result record. This function never throws: a dead device becomes an
  * infra_error record, so the scheduler's other devices carry on.
  */
-import { runOnDevice, type AgentEnding, type AgentRun, type HarnessStage } from '../agent/client.ts';
+import { runOnDevice, type AgentRun, type HarnessStage } from '../agent/client.ts';
 import { snapshotDevice, type Device } from '../inventory/device.ts';
 import { RECORD_SCHEMA, type ExpectationVerdict, type ResultRecord } from '../results/record.ts';
 import type { Transport } from '../transport/transport.ts';
+import type { Admission, DeviceRefusal } from '../rack/admission.ts';
 import type { RunObserver } from './events.ts';
-import { decideOutcome, type ControllerAbort } from './outcome.ts';
+import { decideOutcome, type ControllerAbort, type OutcomeEnding } from './outcome.ts';
 import type { Job } from './plan.ts';
 import { probeScript } from '../suite/probe.ts';
 import type { Suite } from '../suite/suite.ts';
@@ -19,6 +20,10 @@ export interface JobContext {
   /** The device's one session, shared by its jobs (connected on first use). */
   transportFor(device: Device): Transport;
   judge(suiteName: string, record: ResultRecord): ExpectationVerdict | null;
+  /** Lease, reach and health-check the device before its first job (decided once per device). */
+  admit(device: Device, transport: Transport, signal: AbortSignal): Promise<Admission>;
+  /** A job of the device has ended, whatever its outcome (the last gives the device back). */
+  jobEnded(device: Device): Promise<void>;
   keep: boolean;
   sampleIntervalMs: number;
   observe: RunObserver;
@@ -38,7 +43,7 @@ export async function executeJob(job: Job<Suite>, runSignal: AbortSignal, ctx: J
   let bootMs: number | null = null;
   let consoleExcerpt: string | null = null;
   let run: AgentRun | null = null;
-  let ending: AgentEnding;
+  let ending: OutcomeEnding;
   // The agent enforces the deadline on the device; this backstop only fires if the device stops answering.
   let backstop: AbortSignal | null = null;
   let stage: HarnessStage = 'connect';
@@ -46,6 +51,8 @@ export async function executeJob(job: Job<Suite>, runSignal: AbortSignal, ctx: J
     const transport = ctx.transportFor(device);
     ctx.observe({ kind: 'device', device: device.name, state: 'connecting' });
     const bootBefore = transport.boot;
+    const admission = await ctx.admit(device, transport, runSignal);
+    if (!admission.admitted) throw new Refused(admission.refusal);
     await transport.connect(AbortSignal.any([runSignal, AbortSignal.timeout(device.timeouts.connectMs + device.timeouts.bootMs)]));
     connectedAt = Date.now();
     if (transport.boot !== null && transport.boot !== bootBefore) bootMs = transport.boot.readyMs;
@@ -79,8 +86,9 @@ export async function executeJob(job: Job<Suite>, runSignal: AbortSignal, ctx: J
     ending = run.ending;
     if (consoleMark !== null) consoleExcerpt = transport.console?.since(consoleMark) ?? null;
   } catch (err) {
-    ending = { kind: 'harness_failure', stage, detail: err instanceof Error ? err.message : String(err) };
+    ending = err instanceof Refused ? { kind: 'device_refused', refusal: err.refusal } : { kind: 'harness_failure', stage, detail: err instanceof Error ? err.message : String(err) };
   }
+  await ctx.jobEnded(device);
   const ended = Date.now();
   const decided = decideOutcome({
     ending,
@@ -127,6 +135,13 @@ export async function executeJob(job: Job<Suite>, runSignal: AbortSignal, ctx: J
   ctx.observe({ kind: 'job-end', device: device.name, jobId: job.id, outcome: record.outcome, reason: record.reason, wallMs: record.timing.wallMs, peakRssKb: record.memory.peakRssKb });
   ctx.observe({ kind: 'device', device: device.name, state: 'idle' });
   return record;
+}
+
+/** The device was refused before this job could start. */
+class Refused extends Error {
+  constructor(readonly refusal: DeviceRefusal) {
+    super(refusal.detail);
+  }
 }
 
 /** Who stopped the job from the controller's side: an interrupt wins, since it stops everything. */

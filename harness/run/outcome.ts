@@ -9,6 +9,7 @@
  */
 import type { Evidence, Outcome } from '../results/record.ts';
 import type { AgentEnding, HarnessStage } from '../agent/client.ts';
+import type { DeviceRefusal } from '../rack/admission.ts';
 import type { EndEvent } from '../agent/protocol.ts';
 
 /** The facts of the agent's end event that the decision reads. */
@@ -23,8 +24,15 @@ export interface ControllerAbort {
   detail: string;
 }
 
-/** The agent's ending, needing only the end facts the rules read. */
-export type OutcomeEnding = Exclude<AgentEnding, { kind: 'agent_end' }> | { kind: 'agent_end'; end: EndFacts };
+/**
+ * How the job ended: the agent's end facts, where the harness lost it, or the
+ * device was refused before its first job (leased by another controller,
+ * unreachable, or unfit by the health gate) and the job never started.
+ */
+export type OutcomeEnding =
+  | Exclude<AgentEnding, { kind: 'agent_end' }>
+  | { kind: 'agent_end'; end: EndFacts }
+  | { kind: 'device_refused'; refusal: DeviceRefusal };
 
 export interface OutcomeInput {
   ending: OutcomeEnding;
@@ -119,6 +127,12 @@ const HARNESS_REASONS: Record<HarnessStage, string> = {
   uncollected: "the job was aborted and the agent's end was not collected",
 };
 
+const REFUSALS: Record<DeviceRefusal['why'], string> = {
+  lease: 'not run: another controller holds the device',
+  unreachable: 'not run: the device could not be reached',
+  health: 'not run: the device failed the health gate',
+};
+
 function seconds(ms: number | null): string {
   return ms === null ? '' : ` of ${(ms / 1000).toFixed(1)} s`;
 }
@@ -143,7 +157,11 @@ export function decideOutcome(input: OutcomeInput): OutcomeDecision {
 }
 
 function decideEnding({ ending, abort, deadlineMs }: OutcomeInput): OutcomeDecision {
-  // 1. infra_error: the harness lost the job. Never a product result.
+  // 1. infra_error: the device was refused, or the harness lost the job. Never a product result.
+  if (ending.kind === 'device_refused') {
+    const { why, detail } = ending.refusal;
+    return decision('infra_error', `${REFUSALS[why]}: ${detail}`, [{ source: 'transport', detail }]);
+  }
   if (ending.kind === 'harness_failure') {
     const base = HARNESS_REASONS[ending.stage];
     const reason = abort?.cause === 'interrupt' ? `interrupted (${abort.detail}); ${base}` : `${base}: ${ending.detail}`;

@@ -29,6 +29,22 @@ export interface Probe {
   why: string;
 }
 
+export interface SuiteNeeds {
+  ramMb: number;
+  diskMb: number;
+}
+
+/** Without `needs:` a suite asks for room to start Python and unpack a small payload. */
+export const DEFAULT_NEEDS: SuiteNeeds = { ramMb: 32, diskMb: 16 };
+
+/** What a device needs for all of these suites: the largest of each. */
+export function needsOf(suites: readonly Pick<Suite, 'needs'>[]): SuiteNeeds {
+  return {
+    ramMb: Math.max(0, ...suites.map((s) => s.needs.ramMb)),
+    diskMb: Math.max(0, ...suites.map((s) => s.needs.diskMb)),
+  };
+}
+
 /** The devices an expectation is about. An absent field matches any device. */
 export interface DeviceClass {
   arch: Arch[] | null;
@@ -68,11 +84,18 @@ export interface Suite {
   /** The values main.py reports, with what each means. */
   values: Record<string, string>;
   probe: Probe;
+  /**
+   * What a device must have free before its first job of this suite (the
+   * health gate): enough to start the payload, not to succeed, since whether
+   * it fits in memory is what the suite measures.
+   */
+  needs: SuiteNeeds;
   /** First match wins; a device no entry matches gets no verdict. */
   expectations: Expectation[];
 }
 
-const TOP_KEYS = ['description', 'article', 'main', 'assets', 'timeout', 'phases', 'values', 'probe', 'expectations'] as const;
+const TOP_KEYS = ['description', 'article', 'main', 'assets', 'timeout', 'phases', 'values', 'probe', 'needs', 'expectations'] as const;
+const NEEDS_KEYS = ['ram_mb', 'disk_mb'] as const;
 const PROBE_KEYS = ['all_of', 'any_of', 'why'] as const;
 const EXPECTATION_KEYS = ['when', 'allow', 'claim', 'check'] as const;
 const WHEN_KEYS = ['arch', 'ram_mb', 'transport', 'emulated', 'long_bit', 'tags'] as const;
@@ -154,10 +177,11 @@ function parseSuiteYaml(yaml: PositionedYaml, folder: string, syntax: Diagnostic
   const phases = r.stringList(['phases'], /^\S+$/) ?? [];
   const values = readValues(r);
   const probe = readProbe(r);
+  const needs = readNeeds(r);
   const expectations = readExpectations(r, yaml, Object.keys(values));
 
   if (out.length > before || description === undefined || timeoutMs === undefined || probe === null) return null;
-  return { name, dir: folder, file: yaml.file, description: description.trim(), article, main, assets, timeoutMs, phases, values, probe, expectations };
+  return { name, dir: folder, file: yaml.file, description: description.trim(), article, main, assets, timeoutMs, phases, values, probe, needs, expectations };
 }
 
 function readValues(r: MappingReader): Record<string, string> {
@@ -174,6 +198,19 @@ function readValues(r: MappingReader): Record<string, string> {
     else out[key] = meaning.trim();
   }
   return out;
+}
+
+function readNeeds(r: MappingReader): SuiteNeeds {
+  if (!r.has(['needs'])) return DEFAULT_NEEDS;
+  if (!isMap(r.yaml.doc.get('needs', true))) {
+    r.error(['needs'], 'expected a mapping', r.get(['needs']), 'ram_mb, disk_mb (whole MB)');
+    return DEFAULT_NEEDS;
+  }
+  r.checkKeys(['needs'], NEEDS_KEYS, 'needs');
+  return {
+    ramMb: r.int(['needs', 'ram_mb'], 0, 1_048_576) ?? DEFAULT_NEEDS.ramMb,
+    diskMb: r.int(['needs', 'disk_mb'], 0, 1_048_576) ?? DEFAULT_NEEDS.diskMb,
+  };
 }
 
 function readProbe(r: MappingReader): Probe | null {

@@ -2,7 +2,7 @@
  * The processes of this machine, read from /proc: the one scan the tests and scripts
  * use to find what a job, a device or a VM left running, and to follow a process tree.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 export interface ProcessEntry {
   pid: number;
@@ -71,4 +71,21 @@ export function processesUnder(dir: string): number[] {
   return processes()
     .filter((p) => p.pid !== process.pid && p.cmdline.includes(prefix))
     .map((p) => p.pid);
+}
+
+/**
+ * Pids of processes whose working directory is inside `dir`: a payload started in a
+ * job's workdir names no path in its command line, but it runs there.
+ */
+export function workingIn(dir: string): number[] {
+  const prefix = dir.endsWith('/') ? dir : `${dir}/`;
+  const out: number[] = [];
+  for (const p of processes()) {
+    try {
+      if (`${readlinkSync(`/proc/${p.pid}/cwd`)}/`.startsWith(prefix)) out.push(p.pid);
+    } catch {
+      /* exited, or not ours to read */
+    }
+  }
+  return out;
 }
