@@ -45,7 +45,7 @@ t.test('linked with npm link, `hil` runs from a folder outside the project', asy
     rmSync(prefix, { recursive: true, force: true });
     rmSync(elsewhere, { recursive: true, force: true });
   });
-  const env = { ...process.env, NPM_CONFIG_PREFIX: prefix, PATH: `${join(prefix, 'bin')}:${process.env['PATH'] ?? ''}` };
+  const env: NodeJS.ProcessEnv = { ...process.env, NPM_CONFIG_PREFIX: prefix, PATH: `${join(prefix, 'bin')}:${process.env['PATH'] ?? ''}` };
   delete env['PI_HIL_TS_LOADER'];
   const link = spawnSync('npm', ['link', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: PROJECT, env, encoding: 'utf8', timeout: 120_000 });
   t.equal(link.status, 0, `npm link: ${link.stderr}`);
