@@ -42,6 +42,9 @@ export interface LocalSshdOptions {
  */
 export const DEVICE_USER = 'pihil';
 
+/** Host key types a device's sshd can offer (ssh-keygen -t). */
+export type HostKeyType = 'ed25519' | 'ecdsa' | 'rsa';
+
 function deviceUser(): { name: string; uid: number; gid: number } {
   const me = userInfo();
   if (me.uid !== 0) return { name: me.username, uid: me.uid, gid: me.gid };
@@ -58,7 +61,10 @@ export interface LocalSshdDevice {
   name: string;
   port: number;
   pid: number;
+  /** SHA256 fingerprint of the device's first host key (the one the inventory pins). */
   hostKeyFingerprint: string;
+  /** The host key types sshd offers, in its HostKey order. */
+  hostKeyTypes: HostKeyType[];
   capMb: number | null;
   cgroup: MemoryCgroup | null;
 }
@@ -75,7 +81,11 @@ export interface LocalSshdRack {
   /** Kill one device's sshd and every session under it, as if the Pi lost power. */
   kill(name: string): void;
   /** Start a killed device again on the same port (optionally with a fresh host key). */
-  restart(name: string, options?: { newHostKey?: boolean }): Promise<void>;
+  /**
+   * Start a killed device again on the same port, optionally with fresh host keys
+   * or other host key types (a Pi re-imaged, or its sshd reconfigured).
+   */
+  restart(name: string, options?: { newHostKey?: boolean; hostKeyTypes?: HostKeyType[] }): Promise<void>;
   stop(): void;
 }
 
@@ -105,8 +115,8 @@ export async function startLocalSshd(options: LocalSshdOptions): Promise<LocalSs
     rmSync(workRoot, { recursive: true, force: true });
     throw err;
   }
-  const sshdFor = (name: string, port: number, capMb: number | null, cgroup: MemoryCgroup | null): Promise<LocalSshdDevice> =>
-    launch({ dir, workRoot, name, port, authorizedKeys, capMb, cgroup, user });
+  const sshdFor = (name: string, port: number, capMb: number | null, cgroup: MemoryCgroup | null, hostKeyTypes: HostKeyType[] = ['ed25519']): Promise<LocalSshdDevice> =>
+    launch({ dir, workRoot, name, port, authorizedKeys, capMb, cgroup, user, hostKeyTypes });
   const prefix = options.prefix ?? 'sshd';
   const devices: LocalSshdDevice[] = [];
   const rack: LocalSshdRack = {
@@ -121,10 +131,12 @@ export async function startLocalSshd(options: LocalSshdOptions): Promise<LocalSs
       const device = find(devices, name);
       killDevice(device, join(workRoot, name));
       if (opts?.newHostKey) {
-        rmSync(join(dir, device.name, 'host_ed25519'), { force: true });
-        rmSync(join(dir, device.name, 'host_ed25519.pub'), { force: true });
+        for (const type of ['ed25519', 'ecdsa', 'rsa'] as const) {
+          rmSync(join(dir, device.name, `host_${type}`), { force: true });
+          rmSync(join(dir, device.name, `host_${type}.pub`), { force: true });
+        }
       }
-      Object.assign(device, await sshdFor(device.name, device.port, device.capMb, device.cgroup));
+      Object.assign(device, await sshdFor(device.name, device.port, device.capMb, device.cgroup, opts?.hostKeyTypes ?? device.hostKeyTypes));
     },
     stop: () => {
       for (const device of devices) {
@@ -169,23 +181,26 @@ interface LaunchSpec {
   capMb: number | null;
   cgroup: MemoryCgroup | null;
   user: { uid: number; gid: number };
+  hostKeyTypes: HostKeyType[];
 }
 
-async function launch({ dir, workRoot, name, port, authorizedKeys, capMb, cgroup, user }: LaunchSpec): Promise<LocalSshdDevice> {
+async function launch({ dir, workRoot, name, port, authorizedKeys, capMb, cgroup, user, hostKeyTypes }: LaunchSpec): Promise<LocalSshdDevice> {
   const home = join(dir, name);
   mkdirSync(home, { recursive: true, mode: 0o700 });
   const work = join(workRoot, name);
   mkdirSync(work, { recursive: true, mode: 0o700 });
   chownSync(work, user.uid, user.gid);
-  const hostKey = join(home, 'host_ed25519');
-  if (!existsSync(hostKey)) keygen(hostKey, `pi-hil ${name} host key`);
+  const hostKeys = hostKeyTypes.map((type) => join(home, `host_${type}`));
+  hostKeyTypes.forEach((type, i) => {
+    if (!existsSync(hostKeys[i]!)) keygen(hostKeys[i]!, `pi-hil ${name} host key`, type);
+  });
   const config = join(home, 'sshd_config');
   writeFileSync(
     config,
     [
       `Port ${port}`,
       'ListenAddress 127.0.0.1',
-      `HostKey ${hostKey}`,
+      ...hostKeys.map((k) => `HostKey ${k}`),
       `PidFile ${join(home, 'sshd.pid')}`,
       `AuthorizedKeysFile ${authorizedKeys}`,
       'PubkeyAuthentication yes',
@@ -216,7 +231,7 @@ async function launch({ dir, workRoot, name, port, authorizedKeys, capMb, cgroup
     child.kill('SIGKILL');
     throw err;
   }
-  return { name, port, pid: child.pid, hostKeyFingerprint: fingerprint(`${hostKey}.pub`), capMb, cgroup };
+  return { name, port, pid: child.pid, hostKeyFingerprint: fingerprint(`${hostKeys[0]}.pub`), hostKeyTypes, capMb, cgroup };
 }
 
 /**
@@ -234,8 +249,10 @@ function killDevice(device: LocalSshdDevice, home: string): void {
   }
 }
 
-function keygen(path: string, comment: string): void {
-  const r = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', path], { encoding: 'utf8' });
+function keygen(path: string, comment: string, type: HostKeyType = 'ed25519'): void {
+  // 2048-bit RSA keeps a test's key generation under a second.
+  const size = type === 'rsa' ? ['-b', '2048'] : [];
+  const r = spawnSync('ssh-keygen', ['-q', '-t', type, ...size, '-N', '', '-C', comment, '-f', path], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`ssh-keygen failed: ${r.stderr || r.error?.message}`);
 }
 
