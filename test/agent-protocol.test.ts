@@ -67,6 +67,36 @@ t.test('invalid events are refused with the field named', async (t) => {
   t.throws(() => parseEvent('{"type":"end","memory":{"peakMethod":"guess","samples":0}}'), /peakMethod/);
 });
 
+t.test('errors name the whole path to the bad field, and what was there', async (t) => {
+  const refusal = (line: string): string => {
+    try {
+      parseEvent(line);
+    } catch (err) {
+      if (err instanceof ProtocolError) return err.message;
+      throw err;
+    }
+    return 'accepted';
+  };
+  t.equal(refusal('{"type":"end","output":{"stdout":{"written":1,"kept":1}}}'), 'field output.stderr must be an object: got undefined');
+  t.match(refusal('{"type":"end","unavailable":[{"source":"dmesg","why":"x"},{"source":"moon","why":"x"}]}'), /^field unavailable\[1\]\.source must be one of exit_code, .*, psi: got "moon"$/);
+  t.equal(refusal('{"type":"facts","facts":{"model":null}}'), 'field facts.machine must be a string: got undefined');
+  t.equal(refusal('{"type":"end","output":{"stdout":{"written":-1,"kept":0},"stderr":{"written":0,"kept":0}}}'), 'field output.stdout.written must be a byte count: got -1');
+  t.equal(refusal('{"type":"end","phases":[{"name":"fit","startMs":0,"endMs":"late","peakRssKb":1}]}'), 'field phases[0].endMs must be a number: got "late"');
+  t.equal(refusal('{"type":"value","key":"k","value":[1],"t":0}'), 'field value must be a string, a number, a boolean or null: got [1]');
+  t.equal(refusal('{"v":1}'), 'unknown event type: got undefined');
+});
+
+t.test('an end event with only its head reads with every fact unknown', async (t) => {
+  const end = parseEvent('{"type":"end","unavailable":[],"values":{"gpus":0},"probe":null,"started":false,"agentError":"worker crashed"}');
+  t.same(end, {
+    type: 'end', unavailable: [], values: { gpus: 0 }, started: false, probe: null, agentError: 'worker crashed', killedBy: null, killedAtMs: null,
+    pid: null, pids: [], code: null, signal: null, rusage: null, payloadMs: null, deadlineFired: false, pressure: null, oom: null, memory: null,
+    phases: [], left: [], stdoutTail: '', stderrTail: '', output: null,
+  });
+  const phase = parseEvent('{"type":"phase","name":"fit","t":5,"hwm0":123}');
+  t.same(Object.keys(phase), ['type', 'name', 't'], 'keys the protocol does not know are dropped');
+});
+
 t.test('the splitter counts bytes of whole lines only', async (t) => {
   const sp = new LineSplitter();
   t.same(sp.push(Buffer.from('{"a":"é"}\n{"b"')), ['{"a":"é"}']);

@@ -3,8 +3,21 @@
  *
  * The scheduler produces one record per job (device × suite); the store
  * appends it to results.jsonl; every reporter reads only these records.
- * Change a field here and the compiler shows every reader that must follow.
+ *
+ * The shape is written once, as the schemas below: the TypeScript types are
+ * derived from them (each field's doc comment sits on its schema and shows in
+ * editors on the derived type), results.jsonl is read back through them
+ * (harness/results/read.ts), and the agent's events reuse them
+ * (harness/agent/protocol.ts). Change a field here and the compiler shows
+ * every reader that must follow.
+ *
+ * Fields the record gained later carry a `.default()`, so an older line reads
+ * with the value that says "not known then"; timing.bootMs, whose arrival
+ * also changed what wallMs counts, is upgraded by TimingSchema.
  */
+import { z } from 'zod';
+
+// ---------------------------------------------------------------- enums
 
 /** How a run ended. Exactly one per job, decided by harness/run/outcome.ts; docs/outcomes.md has the table. */
 export const OUTCOMES = [
@@ -17,72 +30,44 @@ export const OUTCOMES = [
   'unsupported',
   'infra_error',
 ] as const;
-export type Outcome = (typeof OUTCOMES)[number];
+export const OutcomeSchema = z.enum(OUTCOMES);
+export type Outcome = z.output<typeof OutcomeSchema>;
 
 export function isOutcome(value: unknown): value is Outcome {
   return typeof value === 'string' && (OUTCOMES as readonly string[]).includes(value);
 }
 
 /** Where a piece of evidence came from. */
-export type EvidenceSource =
-  | 'exit_code'
-  | 'signal'
-  | 'vmstat_oom_kill'
-  | 'kernel_log'
-  | 'cgroup_oom_kill'
-  | 'stderr'
-  | 'deadline'
-  | 'interrupt'
-  | 'pressure'
-  | 'probe'
-  | 'console'
-  | 'transport';
+export const EVIDENCE_SOURCES = [
+  'exit_code',
+  'signal',
+  'vmstat_oom_kill',
+  'kernel_log',
+  'cgroup_oom_kill',
+  'stderr',
+  'deadline',
+  'interrupt',
+  'pressure',
+  'probe',
+  'console',
+  'transport',
+] as const;
+export const EvidenceSourceSchema = z.enum(EVIDENCE_SOURCES);
+export type EvidenceSource = z.output<typeof EvidenceSourceSchema>;
 
-export interface Evidence {
-  source: EvidenceSource;
-  /** Human-readable and already free of secrets, e.g. the kernel's "Killed process 1234 (python3)" line. */
-  detail: string;
-}
+/** A source the agent may find unreadable: an evidence source, or one it reads evidence from. */
+export const UnavailableSourceKindSchema = z.enum([...EVIDENCE_SOURCES, 'dmesg', 'journalctl', 'cgroup', 'psi']);
 
-/** An evidence source the agent wanted but could not read, and why (e.g. dmesg restricted). */
-export interface UnavailableSource {
-  source: EvidenceSource | 'dmesg' | 'journalctl' | 'cgroup' | 'psi';
-  why: string;
-}
+/** How pi-hil talks to a device. */
+export const TRANSPORT_KINDS = ['ssh', 'qemu', 'local'] as const;
+export const TransportKindSchema = z.enum(TRANSPORT_KINDS);
+export type TransportKind = z.output<typeof TransportKindSchema>;
 
-/** What the agent probed on the device. Versions are the string 'absent' when a module is missing. */
-export interface DeviceFacts {
-  /** /proc/device-tree/model, e.g. "Raspberry Pi 4 Model B Rev 1.4"; null where there is no device tree. */
-  model: string | null;
-  /** `uname -m`: the kernel's view, aarch64 even under a 32-bit userland on a Pi 4. */
-  machine: string;
-  /** `getconf LONG_BIT`: the userland's word size. */
-  longBit: 32 | 64 | null;
-  /** `dpkg --print-architecture`, null without dpkg. */
-  dpkgArch: string | null;
-  kernel: string;
-  ramMb: number;
-  swapMb: number;
-  pageSize: number;
-  memoryCgroup: 'v1' | 'v2' | 'none';
-  /**
-   * The memory limit of the cgroup the agent runs in (a capped local device, a
-   * container), MiB; null when nothing caps it below the machine's RAM.
-   */
-  memoryLimitMb: number | null;
-  /** What is still free under that limit when the facts were read, MiB; null without a limit. */
-  memoryLimitFreeMb: number | null;
-  dmesgRestrict: number | null;
-  cpuModel: string | null;
-  /** `vcgencmd get_throttled`, null where vcgencmd is absent. */
-  throttled: string | null;
-  /** True under QEMU/virt, or on a local capped host device that only stands in for a Pi. */
-  emulated: boolean;
-  /** How `emulated` was decided, e.g. "device-tree compatible linux,dummy-virt" or "local capped host". */
-  emulation: string | null;
-  versions: Record<RuntimeModule, string>;
-}
+export const ARCHES = ['armhf', 'arm64', 'armel', 'amd64'] as const;
+export const ArchSchema = z.enum(ARCHES);
+export type Arch = z.output<typeof ArchSchema>;
 
+/** The Python modules whose versions the agent reports. */
 export const RUNTIME_MODULES = [
   'python',
   'numpy',
@@ -91,157 +76,266 @@ export const RUNTIME_MODULES = [
   'ai_edge_litert',
   'pyarmnn',
 ] as const;
-export type RuntimeModule = (typeof RUNTIME_MODULES)[number];
+export const RuntimeModuleSchema = z.enum(RUNTIME_MODULES);
+export type RuntimeModule = z.output<typeof RuntimeModuleSchema>;
 
-/** One sample of the memory timeline. Sizes in KiB, time in ms since the payload started. */
-export interface MemorySample {
-  t: number;
-  /** Sums over the payload's process tree. */
-  rssKb: number;
-  anonKb: number;
-  fileKb: number;
-  /** Largest VmHWM over the tree at this instant. */
-  hwmKb: number;
-  /** System-wide. */
-  availKb: number;
-  swapUsedKb: number;
-  /** Major page faults per second since the previous sample. */
-  majfltPerS: number;
-  /** /proc/pressure/memory "some avg10", where the kernel has PSI. */
-  psiSome10?: number;
-  /** cgroup memory usage (v2 memory.current, v1 memory.usage_in_bytes), where a memory cgroup exists. */
-  cgroupKb?: number;
-}
-
-/** A phase the payload marked with `@@hil phase <name>`. */
-export interface PhaseRecord {
-  name: string;
-  startMs: number;
-  endMs: number;
-  peakRssKb: number;
-}
+export const MEMORY_CGROUPS = ['v1', 'v2', 'none'] as const;
+export const MemoryCgroupSchema = z.enum(MEMORY_CGROUPS);
 
 /**
  * How `memory.peakRssKb` was measured; recorded because the methods differ:
  * a child's ru_maxrss includes its parent's peak at fork, so the agent
  * measures from a small launcher or relies on VmHWM.
  */
-export type PeakMethod = 'vmhwm' | 'launcher_rusage' | 'sampled_rss';
+export const PEAK_METHODS = ['vmhwm', 'launcher_rusage', 'sampled_rss'] as const;
+export const PeakMethodSchema = z.enum(PEAK_METHODS);
+export type PeakMethod = z.output<typeof PeakMethodSchema>;
 
-export interface MemoryMetrics {
+/** The verdict of a suite's expectation on a job's outcome. */
+export const VERDICTS = ['met', 'unmet', 'infra'] as const;
+export const VerdictSchema = z.enum(VERDICTS);
+export type Verdict = z.output<typeof VerdictSchema>;
+
+// ---------------------------------------------------------------- parts
+
+/** A whole number of something, never negative; `what` says which in an error. */
+const count = (what: string) => z.number().refine((n) => Number.isInteger(n) && n >= 0, { error: what });
+
+/** An instant as `Date.prototype.toISOString()` writes it. */
+const instant = z.string().refine((s) => !Number.isNaN(Date.parse(s)), { error: 'an ISO-8601 instant' });
+
+export const EvidenceSchema = z.object({
+  source: EvidenceSourceSchema,
+  /** Human-readable and already free of secrets, e.g. the kernel's "Killed process 1234 (python3)" line. */
+  detail: z.string(),
+});
+export interface Evidence extends z.output<typeof EvidenceSchema> {}
+
+/** An evidence source the agent wanted but could not read, and why (e.g. dmesg restricted). */
+export const UnavailableSourceSchema = z.object({
+  source: UnavailableSourceKindSchema,
+  why: z.string(),
+});
+export interface UnavailableSource extends z.output<typeof UnavailableSourceSchema> {}
+
+/** What the agent probed on the device. Versions are the string 'absent' when a module is missing. */
+export const DeviceFactsSchema = z.object({
+  /** /proc/device-tree/model, e.g. "Raspberry Pi 4 Model B Rev 1.4"; null where there is no device tree. */
+  model: z.string().nullable(),
+  /** `uname -m`: the kernel's view, aarch64 even under a 32-bit userland on a Pi 4. */
+  machine: z.string(),
+  /** `getconf LONG_BIT`: the userland's word size. */
+  longBit: z.literal([32, 64]).nullable(),
+  /** `dpkg --print-architecture`, null without dpkg. */
+  dpkgArch: z.string().nullable(),
+  kernel: z.string(),
+  ramMb: z.number(),
+  swapMb: z.number(),
+  pageSize: z.number(),
+  memoryCgroup: MemoryCgroupSchema,
+  /**
+   * The memory limit of the cgroup the agent runs in (a capped local device, a
+   * container), MiB; null when nothing caps it below the machine's RAM.
+   * Older agents did not read it: unknown is "no limit seen".
+   */
+  memoryLimitMb: z.number().nullable().default(null),
+  /** What is still free under that limit when the facts were read, MiB; null without a limit (or from an older agent). */
+  memoryLimitFreeMb: z.number().nullable().default(null),
+  dmesgRestrict: z.number().nullable(),
+  cpuModel: z.string().nullable(),
+  /** `vcgencmd get_throttled`, null where vcgencmd is absent. */
+  throttled: z.string().nullable(),
+  /** True under QEMU/virt, or on a local capped host device that only stands in for a Pi. */
+  emulated: z.boolean(),
+  /** How `emulated` was decided, e.g. "device-tree compatible linux,dummy-virt" or "local capped host". */
+  emulation: z.string().nullable(),
+  /** One version per runtime module; keys the agent may add beyond these are dropped. */
+  versions: z.object(Object.fromEntries(RUNTIME_MODULES.map((m) => [m, z.string()])) as Record<RuntimeModule, z.ZodString>),
+});
+export interface DeviceFacts extends z.output<typeof DeviceFactsSchema> {}
+
+/** One sample of the memory timeline. Sizes in KiB, time in ms since the payload started. */
+export const MemorySampleSchema = z.object({
+  t: z.number(),
+  /** Sums over the payload's process tree. */
+  rssKb: z.number(),
+  anonKb: z.number(),
+  fileKb: z.number(),
+  /** Largest VmHWM over the tree at this instant. */
+  hwmKb: z.number(),
+  /** System-wide. */
+  availKb: z.number(),
+  swapUsedKb: z.number(),
+  /** Major page faults per second since the previous sample. */
+  majfltPerS: z.number(),
+  /** /proc/pressure/memory "some avg10", where the kernel has PSI. */
+  psiSome10: z.number().optional(),
+  /** cgroup memory usage (v2 memory.current, v1 memory.usage_in_bytes), where a memory cgroup exists. */
+  cgroupKb: z.number().optional(),
+});
+export interface MemorySample extends z.output<typeof MemorySampleSchema> {}
+
+/** A phase the payload marked with `@@hil phase <name>`. */
+export const PhaseRecordSchema = z.object({
+  name: z.string(),
+  startMs: z.number(),
+  endMs: z.number(),
+  peakRssKb: z.number(),
+});
+export interface PhaseRecord extends z.output<typeof PhaseRecordSchema> {}
+
+export const MemoryMetricsSchema = z.object({
   /** Peak resident set of the payload, KiB. */
-  peakRssKb: number | null;
-  peakMethod: PeakMethod | null;
-  peakAnonKb: number | null;
+  peakRssKb: z.number().nullable(),
+  peakMethod: PeakMethodSchema.nullable(),
+  peakAnonKb: z.number().nullable(),
   /** Peak of the sampled timeline alone, to compare with the kernel's high-water mark. */
-  sampledPeakRssKb: number | null;
+  sampledPeakRssKb: z.number().nullable(),
   /** cgroup peak (v2 memory.peak, v1 memory.max_usage_in_bytes) where present. */
-  cgroupPeakKb: number | null;
-  minAvailKb: number | null;
-  sampleIntervalMs: number;
-  samples: MemorySample[];
-}
+  cgroupPeakKb: z.number().nullable(),
+  minAvailKb: z.number().nullable(),
+  sampleIntervalMs: z.number(),
+  samples: z.array(MemorySampleSchema),
+});
+export interface MemoryMetrics extends z.output<typeof MemoryMetricsSchema> {}
 
-export interface Timing {
+const TimingFieldsSchema = z.object({
   /** ISO-8601 instants. */
-  queuedAt: string;
-  startedAt: string;
-  endedAt: string;
+  queuedAt: instant,
+  startedAt: instant,
+  endedAt: instant,
   /**
    * The job as the controller saw it, from the device answering to the
    * record: the wait for the device (connectMs, bootMs) is not in it, so a
    * device's first job is comparable with its others.
    */
-  wallMs: number;
+  wallMs: z.number(),
   /** Waiting for the device's session in this job (0 when it was already open; includes a VM's boot). */
-  connectMs: number | null;
+  connectMs: z.number().nullable(),
   /** The part of connectMs a QEMU device spent booting (or warm-starting); null when no VM started for this job. */
-  bootMs: number | null;
+  bootMs: z.number().nullable(),
   /** Uploading the agent and payload. */
-  deployMs: number | null;
+  deployMs: z.number().nullable(),
   /** The payload process alone, as the agent measured it. */
-  payloadMs: number | null;
-}
+  payloadMs: z.number().nullable(),
+});
+export interface Timing extends z.output<typeof TimingFieldsSchema> {}
+
+/**
+ * Timing as stored. A record from before bootMs existed counted the wait for
+ * the device (connectMs, a VM's boot included) in wallMs: it is taken out so
+ * old and new jobs, and a baseline from before the change, compare like with
+ * like. The boot's share of that wait was never recorded, so it stays unknown.
+ */
+export const TimingSchema = TimingFieldsSchema.extend({ bootMs: TimingFieldsSchema.shape.bootMs.optional() }).transform(
+  (t): Timing =>
+    t.bootMs === undefined ? { ...t, bootMs: null, wallMs: Math.max(0, t.wallMs - (t.connectMs ?? 0)) } : { ...t, bootMs: t.bootMs },
+);
 
 /** The device as the inventory described it, snapshotted into each record (no secrets). */
-export interface DeviceSnapshot {
-  name: string;
-  transport: 'ssh' | 'qemu' | 'local';
-  model: string;
-  ramMb: number;
-  arch: Arch;
-  tags: string[];
-}
+export const DeviceSnapshotSchema = z.object({
+  name: z.string(),
+  transport: TransportKindSchema,
+  model: z.string(),
+  ramMb: z.number(),
+  arch: ArchSchema,
+  tags: z.array(z.string()),
+});
+export interface DeviceSnapshot extends z.output<typeof DeviceSnapshotSchema> {}
 
-export const ARCHES = ['armhf', 'arm64', 'armel', 'amd64'] as const;
-export type Arch = (typeof ARCHES)[number];
-
-/** The verdict of a suite's expectation for this device class. */
-export interface ExpectationVerdict {
+/** A suite's expectation for this device class, and its verdict on the job's outcome. */
+export const ExpectationCheckSchema = z.object({
   /** Outcomes the expectation allows. */
-  allowed: Outcome[];
+  allowed: z.array(OutcomeSchema),
   /** The article's claim that the expectation tests. */
-  claim: string;
-  /** met: outcome allowed; unmet: not allowed; infra: infra_error, which never counts as a product result. */
-  verdict: 'met' | 'unmet' | 'infra';
-}
+  claim: z.string(),
+  /** met: the outcome is one the expectation allows; unmet: it is not; infra: infra_error, which never counts as a product result. */
+  verdict: VerdictSchema,
+});
+export interface ExpectationCheck extends z.output<typeof ExpectationCheckSchema> {}
+/** @deprecated The old name of {@link ExpectationCheck}: "verdict" names only its met/unmet/infra field. */
+export type ExpectationVerdict = ExpectationCheck;
 
 /** How much of one output stream the payload wrote, and how much of it the record keeps. */
-export interface StreamBytes {
-  written: number;
+export const StreamBytesSchema = z.object({
+  written: count('a byte count'),
   /** Bytes of the tail kept in the record (`logs.stdoutTail` / `logs.stderrTail`). */
-  kept: number;
-}
+  kept: count('a byte count'),
+});
+export interface StreamBytes extends z.output<typeof StreamBytesSchema> {}
 
-export interface Logs {
-  stdoutTail: string;
-  stderrTail: string;
+/** Bytes the payload wrote to each stream, and bytes of each tail kept. */
+export const OutputBytesSchema = z.object({
+  stdout: StreamBytesSchema,
+  stderr: StreamBytesSchema,
+});
+export interface OutputBytes extends z.output<typeof OutputBytesSchema> {}
+
+export const LogsSchema = z.object({
+  stdoutTail: z.string(),
+  stderrTail: z.string(),
   /** Null when the payload never started (or an older agent); otherwise bytes written and kept per stream. */
-  output: { stdout: StreamBytes; stderr: StreamBytes } | null;
-  /** True when a stream wrote more than the record keeps. */
-  truncated: boolean;
+  output: OutputBytesSchema.nullable().default(null),
+  /** True when a stream wrote more than the record keeps; older agents counted nothing, so nothing is said to be cut. */
+  truncated: z.boolean().default(false),
   /** Serial console excerpt (QEMU devices) for the job's time window. */
-  console: string | null;
+  console: z.string().nullable(),
   /** Kernel log lines about OOM that name the payload's pid. */
-  kernelOomLines: string[];
-}
+  kernelOomLines: z.array(z.string()),
+});
+export interface Logs extends z.output<typeof LogsSchema> {}
 
-/** What the agent's session on the device went through; evidence that a job survived trouble. */
-export interface AgentSession {
+/**
+ * What the agent's session on the device went through; evidence that a job
+ * survived trouble. Older records kept none: no pid known, no re-attach,
+ * nothing left.
+ */
+export const AgentSessionSchema = z.object({
   /** The payload's pid (= its process group) on the device; null when it never started. */
-  payloadPid: number | null;
+  payloadPid: z.number().nullable(),
   /** How often the controller re-attached after the SSH stream was lost. */
-  reattached: number;
+  reattached: count('a count'),
   /** Pids of the job still alive after the agent's clean-up (should be empty). */
-  leftPids: number[];
-}
+  leftPids: z.array(z.number().refine(Number.isInteger, { error: 'a pid' })),
+});
+export interface AgentSession extends z.output<typeof AgentSessionSchema> {}
+
+/** A value a suite reported with `@@hil value <key> <json>`: JSON scalars only. */
+export const ValueSchema = z.union([z.string(), z.number(), z.boolean(), z.null()]);
+export type Value = z.output<typeof ValueSchema>;
 
 export const RECORD_SCHEMA = 1;
 
-export interface ResultRecord {
-  schema: typeof RECORD_SCHEMA;
-  runId: string;
-  /** `<suite>.<device>`: stable across runs, used for Allure identity and baselines. */
-  jobId: string;
-  suite: string;
-  device: DeviceSnapshot;
-  outcome: Outcome;
-  /** One sentence on why this outcome, e.g. "SIGKILL with a kernel OOM line naming pid 4242". */
-  reason: string;
-  evidence: Evidence[];
-  unavailable: UnavailableSource[];
-  /** The deadline fired while major faults or memory PSI were high. */
-  thrashing: boolean;
-  exit: { code: number | null; signal: string | null };
-  timing: Timing;
-  memory: MemoryMetrics;
-  phases: PhaseRecord[];
-  facts: DeviceFacts | null;
-  /** Values the suite reported with `@@hil value <key> <json>`, e.g. tf_version, gpus, cpus, latency_p50_ms. */
-  values: Record<string, string | number | boolean | null>;
-  /** The suite's requirement probe; null when it never ran (the job ended before it). */
-  probe: { ok: boolean; message: string } | null;
-  expectation: ExpectationVerdict | null;
-  logs: Logs;
-  agent: AgentSession;
-}
+export const ResultRecordSchema = z
+  .object({
+    schema: z.literal(RECORD_SCHEMA),
+    runId: z.string(),
+    /** `<suite>.<device>`: stable across runs, used for Allure identity and baselines. */
+    jobId: z.string(),
+    suite: z.string(),
+    device: DeviceSnapshotSchema,
+    outcome: OutcomeSchema,
+    /** One sentence on why this outcome, e.g. "SIGKILL with a kernel OOM line naming pid 4242". */
+    reason: z.string(),
+    evidence: z.array(EvidenceSchema),
+    unavailable: z.array(UnavailableSourceSchema),
+    /** The deadline fired while major faults or memory PSI were high. */
+    thrashing: z.boolean(),
+    exit: z.object({ code: z.number().nullable(), signal: z.string().nullable() }),
+    timing: TimingSchema,
+    memory: MemoryMetricsSchema,
+    phases: z.array(PhaseRecordSchema),
+    facts: DeviceFactsSchema.nullable(),
+    /** Values the suite reported with `@@hil value <key> <json>`, e.g. tf_version, gpus, cpus, latency_p50_ms. */
+    values: z.record(z.string(), ValueSchema),
+    /** The suite's requirement probe; null when it never ran (the job ended before it). */
+    probe: z.object({ ok: z.boolean(), message: z.string() }).nullable(),
+    expectation: ExpectationCheckSchema.nullable(),
+    logs: LogsSchema,
+    agent: AgentSessionSchema.default(() => ({ payloadPid: null, reattached: 0, leftPids: [] })),
+  })
+  .superRefine((r, ctx) => {
+    const want = `${r.suite}.${r.device.name}`;
+    if (r.jobId !== want) ctx.addIssue({ code: 'custom', path: ['jobId'], message: `${want} (<suite>.<device>)`, input: r.jobId });
+  });
+export interface ResultRecord extends z.output<typeof ResultRecordSchema> {}
