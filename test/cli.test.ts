@@ -143,7 +143,9 @@ t.test('one Ctrl-C: the running job is stopped and recorded, run.json says the c
   const dir = t.testdir();
   const device = hangingDevice(dir);
   const out = join(dir, 'runs');
-  const run = startHil(['run', '-i', device.inventory, '--suites', TEST_SUITES, '--suite', 'long', '--out', out, '--no-report']);
+  // Leases of this test's devices only, so runs elsewhere on this host holding a `cap-a` do not interfere.
+  const leases = { PI_HIL_LEASES: join(dir, 'leases') };
+  const run = startHil(['run', '-i', device.inventory, '--suites', TEST_SUITES, '--suite', 'long', '--out', out, '--no-report'], leases);
   t.teardown(() => void run.child.kill('SIGKILL'));
   await waitFor('the long job to start sleeping', () => /long\.cap-a: phase sleep/.test(run.stderr()));
   run.child.kill('SIGINT');
@@ -164,7 +166,8 @@ t.test('a second Ctrl-C exits at once, and run.json says what happened', async (
   const dir = t.testdir();
   const device = hangingDevice(dir);
   const out = join(dir, 'runs');
-  const run = startHil(['run', '-i', device.inventory, '--suites', TEST_SUITES, '--suite', 'long', '--out', out, '--no-report']);
+  const leases = { PI_HIL_LEASES: join(dir, 'leases') };
+  const run = startHil(['run', '-i', device.inventory, '--suites', TEST_SUITES, '--suite', 'long', '--out', out, '--no-report'], leases);
   t.teardown(() => {
     run.child.kill('SIGKILL');
     for (const pid of processesMentioning(device.python)) process.kill(pid, 'SIGKILL');
@@ -193,6 +196,12 @@ t.test('a second Ctrl-C exits at once, and run.json says what happened', async (
   t.same(readRecords(runDir), [], 'the abandoned job has no record, as run.json says');
   // Closing the connection still ran: the device's cgroup, with the payload and the hung python, is gone.
   t.same(processesMentioning(device.python), [], 'no process of the hung clean-up is left');
+
+  // The device's lease went back too: the next run gets the device at once, not after the lease's ttl.
+  rmSync(device.stuck);
+  const next = await hil(['run', '-i', device.inventory, '--suites', TEST_SUITES, '--suite', 'quick', '--out', join(dir, 'next'), '--no-report'], leases);
+  t.equal(next.code, 0, next.stderr);
+  t.equal(readRecords(onlyRunDir(join(dir, 'next')))[0]?.outcome, 'passed', 'the next run had the device');
 });
 
 t.test('hil check --inventory-only validates without touching devices', async (t) => {

@@ -53,7 +53,7 @@ export const RUN_SPEC: CommandSpec = {
 const STATUS_EXIT = { ok: 0, unmet: 1, infra: 3, harness: 4 } as const;
 /** 128 + the signal's number, as a shell reports a process killed by it. */
 const EXIT_ON_SIGNAL: Record<InterruptSignal, number> = { SIGINT: 130, SIGTERM: 143 };
-/** After a second signal, how long closing the connections may delay the exit. */
+/** After a second signal, how long releasing the leases and closing the connections may delay the exit. */
 const CLOSE_GRACE_MS = 5_000;
 
 export async function runCommand(argv: string[]): Promise<number> {
@@ -126,9 +126,14 @@ export async function runCommand(argv: string[]): Promise<number> {
         `\nhil: second ${sig}: abandoning the clean-up on the devices; ${running.size} running job(s) left without a record (${[...running].join(', ') || 'none'}); closing connections and exiting ${code}\n`,
       );
       finishRun(code, 'abandoned');
-      // Closing is local work (sockets, VM processes, cgroups), but it must not hold the exit either.
+      // The leases go back (else the devices stay held for a lease's ttl) and the connections
+      // close, in that order as after a normal end; neither may hold the exit beyond the grace.
+      const letGo = async (): Promise<void> => {
+        await admissions.releaseAll().catch(() => undefined);
+        await Promise.allSettled([...transports.values()].map((t) => t.close()));
+      };
       const grace = new Promise<void>((resolve) => setTimeout(resolve, CLOSE_GRACE_MS));
-      void Promise.race([Promise.allSettled([...transports.values()].map((t) => t.close())), grace]).finally(() => process.exit(code));
+      void Promise.race([letGo(), grace]).finally(() => process.exit(code));
       return;
     }
     interrupted = sig;
