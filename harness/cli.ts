@@ -11,6 +11,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<(argv: str
   report: { summary: 'rebuild the reports of a run from its stored results', load: async () => (await import('./cli/report.ts')).reportCommand },
   image: { summary: 'build, list and prune QEMU Pi images', load: async () => (await import('./cli/image.ts')).imageCommand },
   console: { summary: "open a QEMU device's serial console", load: async () => (await import('./cli/console.ts')).consoleCommand },
+  power: { summary: "switch a device's power on, off or cycle it, or read it", load: async () => (await import('./cli/power.ts')).powerCommand },
+  lease: { summary: "show or break a device's lease", load: async () => (await import('./cli/lease.ts')).leaseCommand },
+  quarantine: { summary: 'list quarantined devices, or release one', load: async () => (await import('./cli/quarantine.ts')).quarantineCommand },
+  clean: { summary: 'remove stale pi-hil workdirs from a device', load: async () => (await import('./cli/clean.ts')).cleanCommand },
 };
 
 function usage(): string {

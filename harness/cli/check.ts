@@ -17,6 +17,9 @@ import { shellJoin } from '../transport/quote.ts';
 import type { Transport } from '../transport/transport.ts';
 import { DEVICE_OPTIONS, helpText, parseCommand, stringList, type CommandSpec } from './args.ts';
 import { table } from './table.ts';
+import { leaseSiteFor } from '../rack/admission.ts';
+import { describeHolder } from '../rack/lease.ts';
+import { QuarantineBook } from '../rack/quarantine.ts';
 
 export const CHECK_SPEC: CommandSpec = {
   name: 'check',
@@ -41,6 +44,8 @@ export interface DeviceCheck {
   memoryLimitMb: number | null;
   diskFreeMb: number | null;
   facts: string | null;
+  /** Another controller's live lease on the device, described; null when it is free. */
+  lease: string | null;
   problem: string | null;
 }
 
@@ -62,7 +67,7 @@ export async function checkCommand(argv: string[]): Promise<number> {
   const checks = await Promise.all(devices.map((d) => checkDevice(d, createTransport(d, { acceptNew, knownHostsFile: knownHostsFile() }))));
   process.stdout.write(
     table(
-      ['device', 'ready', 'connect', 'python', 'mem avail', 'disk free', 'facts / problem'],
+      ['device', 'ready', 'connect', 'python', 'mem avail', 'disk free', 'lease', 'facts / problem'],
       checks.map((c) => [
         c.device,
         c.ok ? 'yes' : 'NO',
@@ -70,10 +75,18 @@ export async function checkCommand(argv: string[]): Promise<number> {
         c.python ?? '-',
         c.memAvailableMb === null ? '-' : `${c.memAvailableMb} MB`,
         c.diskFreeMb === null ? '-' : `${c.diskFreeMb} MB`,
+        c.lease ?? (c.ok ? 'free' : '-'),
         c.problem ?? c.facts ?? '',
       ]),
     ),
   );
+  // A person saw the device pass: that ends its quarantine.
+  const book = new QuarantineBook();
+  for (const c of checks) {
+    const was = c.ok ? book.release(c.device) : null;
+    if (was) process.stdout.write(`${c.device}: passed, released from quarantine (since ${was.since}: ${was.reason})\n`);
+    else if (!c.ok && book.standing(c.device).quarantined) process.stdout.write(`${c.device}: still quarantined\n`);
+  }
   return checks.every((c) => c.ok) ? 0 : 3;
 }
 
@@ -87,6 +100,7 @@ export async function checkDevice(device: Device, transport: Transport): Promise
     memoryLimitMb: null,
     diskFreeMb: null,
     facts: null,
+    lease: null,
     problem: null,
   };
   const started = Date.now();
@@ -108,6 +122,8 @@ export async function checkDevice(device: Device, transport: Transport): Promise
     check.memAvailableMb =
       facts.memoryLimitFreeMb === null ? memAvailableMb : Math.min(facts.memoryLimitFreeMb, memAvailableMb ?? Infinity);
     check.facts = summarizeFacts(facts);
+    const lease = await leaseSiteFor(device, transport).run('show', {});
+    if (lease.live && lease.holder) check.lease = describeHolder(lease.holder, lease.now);
     check.ok = true;
   } catch (err) {
     check.problem = err instanceof Error ? err.message : String(err);

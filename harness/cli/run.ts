@@ -28,6 +28,7 @@ import type { Transport } from '../transport/transport.ts';
 import { DEVICE_OPTIONS, durationMs, helpText, parseCommand, positiveInt, stringList, type CommandSpec } from './args.ts';
 import { DeviceAdmissions } from '../rack/admission.ts';
 import { DEFAULT_LEASE_TTL_MS } from '../rack/lease.ts';
+import { QuarantineBook } from '../rack/quarantine.ts';
 import { needsOf } from '../suite/suite.ts';
 import { createProgress } from './progress.ts';
 
@@ -155,6 +156,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     needsFor: (device) => needsOf(jobs.filter((j) => j.device.name === device.name).map((j) => j.suite)),
     jobsPerDevice,
     log: (device, message) => progress.observe({ kind: 'notice', device, message }),
+    quarantine: new QuarantineBook(),
   });
   const records: ResultRecord[] = [];
   let crashes: { jobId: string; error: unknown }[] = [];

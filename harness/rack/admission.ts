@@ -8,11 +8,12 @@
 import type { Device } from '../inventory/device.ts';
 import type { Transport } from '../transport/transport.ts';
 import { checkHealth, type HealthNeeds } from './health.ts';
+import type { QuarantineBook } from './quarantine.ts';
 import { acquireLease, deviceLeaseSite, hostLeaseSite, LeaseBusyError, thisHolder, type Lease, type LeaseSite } from './lease.ts';
 
 /** Why a device runs no job in this run. */
 export interface DeviceRefusal {
-  why: 'lease' | 'unreachable' | 'health';
+  why: 'quarantined' | 'lease' | 'unreachable' | 'health';
   detail: string;
 }
 
@@ -29,6 +30,8 @@ export interface AdmissionOptions {
   jobsPerDevice: ReadonlyMap<string, number>;
   /** Told what a person should know: a dead holder's lease taken over, a device refused. */
   log(device: string, message: string): void;
+  /** Where devices that keep failing are set aside across runs. */
+  quarantine: QuarantineBook;
 }
 
 /** Where a device's lease is held: on the Pi itself, or on this host for devices this host provides. */
@@ -56,6 +59,11 @@ export class DeviceAdmissions {
     const o = this.options;
     const refuse = (why: DeviceRefusal['why'], detail: string): Admission => ({ admitted: false, refusal: { why, detail } });
     const reach = AbortSignal.any([signal, AbortSignal.timeout(device.timeouts.connectMs + device.timeouts.bootMs)]);
+    const standing = o.quarantine.standing(device.name);
+    if (standing.quarantined) {
+      const q = standing.quarantined;
+      return this.refused(device, refuse('quarantined', `quarantined since ${q.since}: ${q.reason}; \`hil check --device ${device.name}\` or \`hil quarantine release ${device.name}\` lets it run again`));
+    }
     try {
       const lease = await acquireLease(device.name, leaseSiteFor(device, transport), thisHolder(o.runId, device.workdir), {
         ttlMs: o.leaseTtlMs,
@@ -67,21 +75,31 @@ export class DeviceAdmissions {
     } catch (err) {
       signal.throwIfAborted();
       if (err instanceof LeaseBusyError) return this.refused(device, refuse('lease', err.message));
-      return this.refused(device, refuse('unreachable', message(err)));
+      return this.failed(device, refuse('unreachable', message(err)));
     }
     try {
       await transport.connect(reach);
       const health = await checkHealth(transport, device.python, device.workdir, o.needsFor(device), reach);
       if (!health.ok) {
         await this.release(device.name);
-        return this.refused(device, refuse('health', health.problems.join('; ')));
+        return this.failed(device, refuse('health', health.problems.join('; ')));
       }
     } catch (err) {
       await this.release(device.name);
       signal.throwIfAborted();
-      return this.refused(device, refuse('unreachable', message(err)));
+      return this.failed(device, refuse('unreachable', message(err)));
     }
+    o.quarantine.recordPass(device.name);
     return { admitted: true };
+  }
+
+  /** Refused through the device's own fault: it counts towards quarantine. */
+  private failed(device: Device, admission: Admission): Admission {
+    if (!admission.admitted && this.options.quarantine.recordFailure(device.name, this.options.runId, admission.refusal.detail)) {
+      const s = this.options.quarantine.standing(device.name);
+      this.options.log(device.name, `quarantined after ${s.failuresInARow} failed runs in a row; later runs skip it until \`hil check --device ${device.name}\` passes or \`hil quarantine release ${device.name}\``);
+    }
+    return this.refused(device, admission);
   }
 
   private refused(device: Device, admission: Admission): Admission {

@@ -128,6 +128,7 @@ const HARNESS_REASONS: Record<HarnessStage, string> = {
 };
 
 const REFUSALS: Record<DeviceRefusal['why'], string> = {
+  quarantined: 'not run: the device is quarantined',
   lease: 'not run: another controller holds the device',
   unreachable: 'not run: the device could not be reached',
   health: 'not run: the device failed the health gate',

@@ -1,6 +1,7 @@
 /** Run the real `hil` command line as a child process, as a user would. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, existsSync, readdirSync } from 'node:fs';
+import { readFileSync, existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ResultRecord } from '../../harness/results/record.ts';
@@ -17,9 +18,24 @@ export interface HilProcess {
   done: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+const ownDirs = new Map<string, string>();
+
+/**
+ * One folder per test file for what `hil` keeps between runs (known_hosts,
+ * quarantine standings, leases of local devices): a test file's devices never
+ * meet another file's, nor the project's own state, however often the suite
+ * runs. A test that sets PI_HIL_STATE or PI_HIL_LEASES itself keeps its own.
+ */
+function ownDir(what: string): string {
+  let dir = ownDirs.get(what);
+  if (!dir) ownDirs.set(what, (dir = mkdtempSync(join(tmpdir(), `pi-hil-test-${what}-`))));
+  return dir;
+}
+
 /** `stdin: 'pipe'` to type into it (as into `hil console`). */
 export function startHil(args: string[], env: NodeJS.ProcessEnv = {}, stdin: 'ignore' | 'pipe' = 'ignore'): HilProcess {
-  const child = spawn(process.execPath, [...tsNodeArgs(), HIL, ...args], { cwd: PROJECT, env: { ...process.env, ...tsNodeEnv(), ...env }, stdio: [stdin, 'pipe', 'pipe'] });
+  const isolated = { PI_HIL_STATE: process.env['PI_HIL_STATE'] ?? ownDir('state'), PI_HIL_LEASES: process.env['PI_HIL_LEASES'] ?? ownDir('leases') };
+  const child = spawn(process.execPath, [...tsNodeArgs(), HIL, ...args], { cwd: PROJECT, env: { ...process.env, ...isolated, ...tsNodeEnv(), ...env }, stdio: [stdin, 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
