@@ -57,6 +57,15 @@ t.test('bad lines are named by line and field', async (t) => {
   t.equal(errorOf(mutate((r) => ((r.logs as Record<string, unknown>).console = 7))).field, 'logs.console');
   t.equal(errorOf(mutate((r) => ((r.evidence as unknown[])[0] = 'text'))).field, 'evidence[0]');
   t.equal(errorOf('[1,2]').field, '');
+  t.equal(errorOf('[1,2]').message, 'results.jsonl:1: expected an object, got an array');
+  t.equal(errorOf(mutate((r) => ((r.memory as Record<string, unknown>).peakRssKb = '12'))).message, 'results.jsonl:1: memory.peakRssKb: expected a number, got a string ("12")');
+  t.equal(errorOf(mutate((r) => (r.schema = 2))).problem, 'expected 1, got the number 2');
+  t.equal(errorOf(mutate((r) => ((r.device as Record<string, unknown>).arch = 'x86'))).problem, 'expected one of armhf, arm64, armel, amd64, got a string ("x86")');
+  t.equal(errorOf(mutate((r) => (r.jobId = 'x'))).problem, `expected ${nightly().records[0]!.jobId} (<suite>.<device>), got a string ("x")`);
+  t.equal(errorOf(mutate((r) => ((r.timing as Record<string, unknown>).startedAt = 'yesterday'))).problem, 'expected an ISO-8601 instant, got a string ("yesterday")');
+  t.equal(errorOf(mutate((r) => ((r.evidence as Record<string, unknown>[])[0]!.source = 'hunch'))).field, 'evidence[0].source');
+  t.equal(errorOf(mutate((r) => ((r.values as Record<string, unknown>).gpus = ['gpu0']))).field, 'values.gpus');
+  t.equal(errorOf(mutate((r) => ((r.facts as { versions: Record<string, unknown> }).versions.numpy = undefined))).field, 'facts.versions.numpy');
   const dup = errorOf(`${good}\n${good}`);
   t.equal(dup.line, 2);
   t.match(dup.message, /duplicate job/);
@@ -110,7 +119,7 @@ t.test('a torn results file: the good records, and every bad line named', async 
       [5, ''],
     ],
   );
-  t.match(bad[0]!.message, /^run\/results\.jsonl:2: runId: expected a string$/);
+  t.equal(bad[0]!.message, 'run/results.jsonl:2: runId: expected a string, got nothing');
   t.match(bad[1]!.problem, /^duplicate job /);
   t.match(bad[2]!.message, /^run\/results\.jsonl:5: not JSON/);
   // The strict reader still stops at the first bad line.
@@ -130,6 +139,6 @@ t.test('run.json is checked too', async (t) => {
   const meta = JSON.parse(JSON.stringify(nightly().meta)) as Record<string, unknown>;
   (meta.inventory as { devices: Record<string, unknown>[] }).devices[0]!.ramMb = 'lots';
   await writeFile(join(dir, 'run.json'), JSON.stringify(meta));
-  t.throws(() => readRunMeta(dir), new ResultsFormatError(join(dir, 'run.json'), 1, 'inventory.devices[0].ramMb', 'expected a number'));
+  t.throws(() => readRunMeta(dir), new ResultsFormatError(join(dir, 'run.json'), 1, 'inventory.devices[0].ramMb', 'expected a number, got a string ("lots")'));
   t.throws(() => readResults(dir), /ENOENT/);
 });

@@ -75,11 +75,14 @@ function at(value: unknown, path: readonly PropertyKey[]): unknown {
   return v;
 }
 
-/** The first problem the schema found in `input` (the value as it was given to it). */
-export function firstProblem(error: z.ZodError, input: unknown): Problem {
+/**
+ * The first problem the schema found in `input` (the value as it was given
+ * to it). `base` is where `input` sits in a larger document, for the field's path.
+ */
+export function firstProblem(error: z.ZodError, input: unknown, base: readonly PropertyKey[] = []): Problem {
   const issue = error.issues[0];
   if (!issue) throw new Error('a schema error without an issue');
-  return { field: fieldPath(issue.path), expected: expectedOf(issue), found: at(input, issue.path), issue };
+  return { field: fieldPath([...base, ...issue.path]), expected: expectedOf(issue), found: at(input, issue.path), issue };
 }
 
 /** A found value in a few words: "nothing" (missing), "null", "the number 16", "a string ("12")", "an object". */
