@@ -4,10 +4,10 @@
  * need, or throttled right now, runs no job and every job says why.
  */
 import t from 'tap';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkHealth, judgeHealth, type HealthReading } from '../harness/rack/health.ts';
-import { describeThrottled, throttledNow, throttledSinceBoot } from '../harness/rack/throttle.ts';
+import { describeThrottled, throttledNow, throttledSinceBoot, timingTrust } from '../harness/rack/throttle.ts';
 import { LocalTransport } from '../harness/transport/local.ts';
 import { hil, onlyRunDir, readRecords, TEST_SUITES } from './helpers/hil.ts';
 import { PYTHON } from './agent-fixtures.ts';
@@ -73,4 +73,52 @@ t.test('a throttled device runs no job; each job is infra_error with the reason'
     t.equal(x.outcome, 'infra_error', x.jobId);
     t.match(x.reason, /failed the health gate: throttled right now \(0x50005: under-voltage, throttled now\)/);
   }
+});
+
+t.test('timing trust from the readings around the payload', async (t) => {
+  t.same(timingTrust(null, null), { trusted: true, untrustedBecause: null }, 'no reading is no reason to distrust');
+  t.same(timingTrust(0x0, 0x0), { trusted: true, untrustedBecause: null });
+  t.same(timingTrust(0x50000, 0x50000), { trusted: true, untrustedBecause: null }, 'throttled before the job, not during it');
+  t.same(timingTrust(0x0, 0x50000), { trusted: false, untrustedBecause: 'under-voltage, throttled during the job (before 0x0, after 0x50000)' }, 'it came and went during the job');
+  t.equal(timingTrust(0x4, 0x0).trusted, false, 'throttled when the payload started');
+});
+
+t.test('a Pi throttled during a job: its record says the times are not to be compared', async (t) => {
+  const dir = t.testdir();
+  // A vcgencmd that answers as a Pi does that was under-volted while the job ran: clean
+  // until the payload has written its stamp (the stamp suite does so as it ends), the
+  // since-boot bits set after.
+  const bin = join(dir, 'bin');
+  const work = join(dir, 'work');
+  mkdirSync(bin);
+  writeFileSync(join(bin, 'vcgencmd'), `#!/bin/sh\nif [ -e ${work}/stamps.log ]; then echo throttled=0x50000; else echo throttled=0x0; fi\n`);
+  chmodSync(join(bin, 'vcgencmd'), 0o755);
+  const inventory = join(dir, 'devices.yaml');
+  writeFileSync(inventory, `devices:\n  - { name: warm-pi, transport: local, cap_mb: 512, ram_mb: 512, arch: amd64, python: ${PYTHON}, workdir: ${work} }\n`);
+  const out = join(dir, 'runs');
+  const r = await hil(['run', '-i', inventory, '--suites', TEST_SUITES, '--suite', 'stamp', '--out', out], { PATH: `${bin}:${process.env['PATH'] ?? ''}` });
+  t.equal(r.code, 0, r.stderr);
+  const [x] = readRecords(onlyRunDir(out));
+  t.equal(x?.outcome, 'passed', 'throttling changes no outcome');
+  t.equal(x?.timing.trusted, false);
+  t.equal(x?.timing.untrustedBecause, 'under-voltage, throttled during the job (before 0x0, after 0x50000)');
+  t.same(x?.throttle?.before.throttled, 0);
+  t.same(x?.throttle?.after.throttled, 0x50000);
+  const allure = readdirSync(join(onlyRunDir(out), 'allure-results')).filter((f) => f.endsWith('-result.json'));
+  const result = JSON.parse(readFileSync(join(onlyRunDir(out), 'allure-results', allure[0]!), 'utf8')) as { labels: { name: string; value: string }[]; description: string };
+  t.ok(result.labels.some((l) => l.name === 'tag' && l.value === 'throttled'), 'Allure tags the job');
+  t.match(result.description, /Times not comparable: under-voltage, throttled during the job/);
+});
+
+t.test('off a Pi, vcgencmd is listed as unavailable, never guessed', async (t) => {
+  const dir = t.testdir();
+  const inventory = join(dir, 'devices.yaml');
+  writeFileSync(inventory, `devices:\n  - { name: plain-host, transport: local, cap_mb: 512, ram_mb: 512, arch: amd64, python: ${PYTHON} }\n`);
+  const out = join(dir, 'runs');
+  const r = await hil(['run', '-i', inventory, '--suites', TEST_SUITES, '--suite', 'quick', '--out', out, '--no-report']);
+  t.equal(r.code, 0, r.stderr);
+  const [x] = readRecords(onlyRunDir(out));
+  t.equal(x?.timing.trusted, true);
+  t.equal(x?.throttle?.before.throttled, null);
+  t.match(x?.throttle?.unavailable ?? '', /vcgencmd not found/);
 });

@@ -250,6 +250,15 @@ t.test('diff against the baseline', async (t) => {
   t.same(reversed.removed, ['memory-ladder.pi4b-4g-arm64']);
   t.ok(reversed.changes.every((c) => c.kind === 'better' || c.kind === 'infra'));
   t.same(diffRuns(run.records, run.records, { memoryPct: 0, timePct: 0, memoryFloorKb: 0, timeFloorMs: 0 }).regressions, [], 'a run is no regression of itself');
+  // The same slow-down on a Pi that was throttled during the job: its times compare with nothing.
+  const throttled = run.records.map((r) =>
+    r.jobId === 'tflite-inference.pi3b-1g-armhf' ? { ...r, timing: { ...r.timing, trusted: false, untrustedBecause: 'under-voltage during the job' } } : r,
+  );
+  t.same(
+    diffRuns(throttled, base.records).regressions.map((r) => r.jobId),
+    ['keras-train.pi4b-4g-arm64'],
+    'a throttled job is no time regression',
+  );
 });
 
 t.test("the article's claims, weighed", async (t) => {

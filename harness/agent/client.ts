@@ -81,7 +81,7 @@ export type AgentEnding =
   | { kind: 'harness_failure'; stage: HarnessStage; detail: string };
 
 /** What the agent measured and reported: facts and figures, no decision. */
-export interface AgentRun extends Pick<ResultRecord, 'unavailable' | 'exit' | 'memory' | 'phases' | 'facts' | 'values' | 'probe'> {
+export interface AgentRun extends Pick<ResultRecord, 'unavailable' | 'exit' | 'memory' | 'phases' | 'facts' | 'values' | 'probe' | 'throttle'> {
   ending: AgentEnding;
   logs: Pick<Logs, 'stdoutTail' | 'stderrTail' | 'kernelOomLines' | 'output' | 'truncated'>;
   timing: { deployMs: number | null; payloadMs: number | null };
@@ -263,6 +263,7 @@ function collected(job: AgentJob, wd: string, st: RunState, ending: AgentEnding,
     facts: st.facts,
     values: { ...(end?.values ?? {}) },
     probe: end?.probe ? { ok: end.probe.ok, message: end.probe.message } : null,
+    throttle: end?.throttle ?? null,
     logs: {
       stdoutTail: end?.stdoutTail ?? '',
       stderrTail: end?.stderrTail ?? '',

@@ -1185,6 +1185,7 @@ class Job(object):
         self.values = {}
         self.probe = None
         self.runner = None
+        self.throttle_before = None
 
     def run(self):
         a = self.a
@@ -1203,12 +1204,18 @@ class Job(object):
                 return self.end()
         if os.path.exists(self.kill_marker):
             return self.end(killed_by="controller")
+        # Before and after the payload: a throttled Pi runs slower, and its times are then not comparable.
+        self.throttle_before = throttle_reading()
         self.runner = PayloadRunner(self.st, self.log, self.unavailable, self.values, self.interval, deadline)
         self.runner.run(a.argv, self.wd)
         return self.end()
 
     def end(self, killed_by=None):
-        self.log.emit(end_event(self.unavailable, self.values, self.probe, self.runner, killed_by))
+        ev = end_event(self.unavailable, self.values, self.probe, self.runner, killed_by)
+        if self.throttle_before is not None and ev.get("started"):
+            (before, why), (after, _) = self.throttle_before, throttle_reading()
+            ev["throttle"] = {"before": before, "after": after, "unavailable": why}
+        self.log.emit(ev)
 
     def fail(self, err):
         """The agent itself broke: kill the payload, and still end, as the controller waits for that."""
@@ -1364,10 +1371,21 @@ def throttled_now():
     """(`vcgencmd get_throttled` as a number, None) or (None, why it could not be read)."""
     rc, out, err = run_cmd(["vcgencmd", "get_throttled"])
     if rc is None:
-        return None, "vcgencmd: " + err
+        return None, "vcgencmd not found: " + err
     if rc != 0 or "=" not in out:
-        return None, "vcgencmd get_throttled: " + ((err or out).strip() or "exit %d" % rc)
+        why = (err or out).strip() or "exit %d" % rc
+        if "permission" in why.lower() or "vchi" in why.lower() or "/dev/vcio" in why:
+            why += " (is the user in the video group?)"
+        return None, "vcgencmd get_throttled failed: " + why
     return int(out.split("=", 1)[1].strip(), 16), None
+
+
+def throttle_reading():
+    """`vcgencmd get_throttled` and the SoC temperature now, and why vcgencmd could not be read (or None).
+    The temperature comes from the kernel's thermal zone, which needs no group membership."""
+    value, why = throttled_now()
+    temp = (read_text("/sys/class/thermal/thermal_zone0/temp") or "").strip()
+    return {"throttled": value, "socTempC": round(int(temp) / 1000.0, 1) if temp.lstrip("-").isdigit() else None}, why
 
 
 def cmd_health(a):

@@ -13,6 +13,7 @@ import { z } from 'zod';
 import {
   DeviceFactsSchema,
   OutputBytesSchema,
+  ThrottleSchema,
   PeakMethodSchema,
   PhaseRecordSchema,
   UnavailableSourceSchema,
@@ -193,6 +194,8 @@ export const EndEventSchema = z.object({
   stderrTail: z.string().default(''),
   /** Null when the payload never started (or the agent predates it). */
   output: orNull(OutputBytesSchema),
+  /** The throttle state before and after the payload; null when it never started (or the agent predates it). */
+  throttle: orNull(ThrottleSchema),
 });
 export interface EndEvent extends z.output<typeof EndEventSchema> {}
 

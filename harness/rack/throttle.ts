@@ -25,8 +25,31 @@ export function throttledSinceBoot(value: number): ThrottleCondition[] {
 export function describeThrottled(value: number): string {
   const now = throttledNow(value);
   const boot = throttledSinceBoot(value);
-  const hex = `0x${value.toString(16)}`;
-  if (now.length) return `${hex}: ${now.join(', ')} now`;
-  if (boot.length) return `${hex}: ${boot.join(', ')} since boot, not now`;
-  return `${hex}: never throttled since boot`;
+  if (now.length) return `${hex(value)}: ${now.join(', ')} now`;
+  if (boot.length) return `${hex(value)}: ${boot.join(', ')} since boot, not now`;
+  return `${hex(value)}: never throttled since boot`;
+}
+
+/** The times of a job are comparable only if the Pi ran at full speed throughout. */
+export interface TimingTrust {
+  trusted: boolean;
+  untrustedBecause: string | null;
+}
+
+/**
+ * Judged from the readings before and after the payload: throttled at either
+ * end, or a since-boot bit that appeared during the job (it came and went).
+ * No reading (vcgencmd absent or not permitted) is not a reason to distrust:
+ * the record lists the source as unavailable instead of guessing.
+ */
+export function timingTrust(before: number | null, after: number | null): TimingTrust {
+  if (before === null || after === null) return { trusted: true, untrustedBecause: null };
+  const during = throttledSinceBoot(after).filter((c) => !throttledSinceBoot(before).includes(c));
+  const now = [...new Set([...throttledNow(before), ...throttledNow(after), ...during])];
+  if (now.length === 0) return { trusted: true, untrustedBecause: null };
+  return { trusted: false, untrustedBecause: `${now.join(', ')} during the job (before ${hex(before)}, after ${hex(after)})` };
+}
+
+function hex(value: number): string {
+  return `0x${value.toString(16)}`;
 }

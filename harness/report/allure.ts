@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { ResultRecord } from '../results/record.ts';
 import type { RunMeta } from '../results/run-meta.ts';
 import { formatBytes, formatMb, formatMs, formatRam } from './format.ts';
-import { bootText, leftPidsText, peakView, reattachText, sessionText, truncationTexts } from './notes.ts';
+import { bootText, leftPidsText, peakView, reattachText, sessionText, truncationTexts, untrustedTimeText } from './notes.ts';
 import { timelineSvg } from './svg.ts';
 import { bitness, notInstalled, statusMessage, testStatus, type TestStatus } from './verdict.ts';
 
@@ -195,6 +195,7 @@ export function toAllure(r: ResultRecord): { result: AllureResult; files: Pendin
     ...(notInstalled(r) ? [{ name: 'tag', value: 'not installed' }] : []),
     ...(r.agent.reattached > 0 ? [{ name: 'tag', value: 're-attached' }] : []),
     ...(r.logs.truncated ? [{ name: 'tag', value: 'output truncated' }] : []),
+    ...(r.timing.trusted ? [] : [{ name: 'tag', value: 'throttled' }]),
     { name: 'severity', value: r.suite === 'memory-ladder' ? 'minor' : 'normal' },
     { name: 'framework', value: 'pi-hil' },
   ];
@@ -212,6 +213,7 @@ export function toAllure(r: ResultRecord): { result: AllureResult; files: Pendin
     '',
     `Agent: ${sessionText(r)}.`,
     ...truncationTexts(r).map((t) => `\n${t.charAt(0).toUpperCase()}${t.slice(1)}.`),
+    ...(untrustedTimeText(r) ? [`\n${untrustedTimeText(r)}.`] : []),
   ].join('\n');
 
   const result: AllureResult = {

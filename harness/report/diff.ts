@@ -75,6 +75,8 @@ export function diffRuns(current: ResultRecord[], baseline: ResultRecord[], thre
     if (bm !== null && am !== null && over(bm, am, thresholds.memoryPct, thresholds.memoryFloorKb)) {
       diff.regressions.push({ jobId: r.jobId, metric: 'peak memory', before: bm, after: am, unit: 'kb' });
     }
+    // A throttled Pi ran slower: its times are no regression, nor a baseline for one.
+    if (!b.timing.trusted || !r.timing.trusted) continue;
     const [bp, ap] = [b.timing.payloadMs, r.timing.payloadMs];
     const payload = bp !== null && ap !== null;
     const [bt, at] = payload ? [bp, ap] : [b.timing.wallMs, r.timing.wallMs];

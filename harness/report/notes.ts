@@ -92,7 +92,13 @@ export function cellNotes(r: ResultRecord): string[] {
   if (re) notes.push(re);
   if (r.agent.leftPids.length) notes.push(`${r.agent.leftPids.length} pid${r.agent.leftPids.length === 1 ? '' : 's'} left running`);
   if (r.logs.truncated || truncationTexts(r).length) notes.push('output truncated');
+  if (!r.timing.trusted) notes.push('times not comparable: throttled');
   return notes;
+}
+
+/** "Times not comparable: under-voltage during the job (before 0x0, after 0x10001)", or null when they are. */
+export function untrustedTimeText(r: ResultRecord): string | null {
+  return r.timing.trusted ? null : `Times not comparable: ${r.timing.untrustedBecause ?? 'the device was throttled'}`;
 }
 
 /** Each device's VM boots in this run, in job order; devices that never booted are absent. */

@@ -218,6 +218,14 @@ const TimingFieldsSchema = z.object({
   deployMs: z.number().nullable(),
   /** The payload process alone, as the agent measured it. */
   payloadMs: z.number().nullable(),
+  /**
+   * False when the Pi was throttled or under-volted during the job: it ran
+   * slower, so its times compare with no other run's. Older records were
+   * never judged: trusted.
+   */
+  trusted: z.boolean().default(true),
+  /** Why the times are not trusted, e.g. "under-voltage during the job (0x50005)"; null when they are. */
+  untrustedBecause: z.string().nullable().default(null),
 });
 export interface Timing extends z.output<typeof TimingFieldsSchema> {}
 
@@ -300,6 +308,24 @@ export const AgentSessionSchema = z.object({
 });
 export interface AgentSession extends z.output<typeof AgentSessionSchema> {}
 
+/** `vcgencmd get_throttled` and the SoC temperature at one instant; each null where it could not be read. */
+export const ThrottleReadingSchema = z.object({
+  /** The raw bit field: bits 0–3 now, 16–19 since boot (see harness/rack/throttle.ts). */
+  throttled: z.number().nullable(),
+  /** From the kernel's thermal zone, °C. */
+  socTempC: z.number().nullable(),
+});
+export interface ThrottleReading extends z.output<typeof ThrottleReadingSchema> {}
+
+/** The device's throttle state around the payload, as the agent read it. */
+export const ThrottleSchema = z.object({
+  before: ThrottleReadingSchema,
+  after: ThrottleReadingSchema,
+  /** Why vcgencmd could not be read (absent, or the user is not in the video group); null when it was. */
+  unavailable: z.string().nullable(),
+});
+export interface Throttle extends z.output<typeof ThrottleSchema> {}
+
 /** A value a suite reported with `@@hil value <key> <json>`: JSON scalars only. */
 export const ValueSchema = z.union([z.string(), z.number(), z.boolean(), z.null()]);
 export type Value = z.output<typeof ValueSchema>;
@@ -333,6 +359,8 @@ export const ResultRecordSchema = z
     expectation: ExpectationCheckSchema.nullable(),
     logs: LogsSchema,
     agent: AgentSessionSchema.default(() => ({ payloadPid: null, reattached: 0, leftPids: [] })),
+    /** Null when the payload never started, or from an agent that did not read it. */
+    throttle: ThrottleSchema.nullable().default(null),
   })
   .superRefine((r, ctx) => {
     const want = `${r.suite}.${r.device.name}`;

@@ -9,6 +9,7 @@ import { snapshotDevice, type Device } from '../inventory/device.ts';
 import { RECORD_SCHEMA, type ExpectationVerdict, type ResultRecord } from '../results/record.ts';
 import type { Transport } from '../transport/transport.ts';
 import type { Admission, DeviceRefusal } from '../rack/admission.ts';
+import { timingTrust } from '../rack/throttle.ts';
 import type { RunObserver } from './events.ts';
 import { decideOutcome, type ControllerAbort, type OutcomeEnding } from './outcome.ts';
 import type { Job } from './plan.ts';
@@ -114,6 +115,7 @@ export async function executeJob(job: Job<Suite>, runSignal: AbortSignal, ctx: J
       bootMs,
       deployMs: run?.timing.deployMs ?? null,
       payloadMs: run?.timing.payloadMs ?? null,
+      ...timingTrust(run?.throttle?.before.throttled ?? null, run?.throttle?.after.throttled ?? null),
     },
     memory: run?.memory ?? { peakRssKb: null, peakMethod: null, peakAnonKb: null, sampledPeakRssKb: null, cgroupPeakKb: null, minAvailKb: null, sampleIntervalMs: 0, samples: [] },
     phases: run?.phases ?? [],
@@ -130,6 +132,7 @@ export async function executeJob(job: Job<Suite>, runSignal: AbortSignal, ctx: J
       kernelOomLines: run?.logs.kernelOomLines ?? [],
     },
     agent: { payloadPid: run?.pid ?? null, reattached: run?.reattached ?? 0, leftPids: run?.left ?? [] },
+    throttle: run?.throttle ?? null,
   };
   record.expectation = ctx.judge(suite.name, record);
   ctx.observe({ kind: 'job-end', device: device.name, jobId: job.id, outcome: record.outcome, reason: record.reason, wallMs: record.timing.wallMs, peakRssKb: record.memory.peakRssKb });
