@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { hil, onlyRunDir, PROJECT, readMeta, readRecords, startHil, TEST_SUITES, waitFor } from './helpers/hil.ts';
+import { hil, onlyRunDir, PROJECT, readMeta, readRecords, startHil, TEST_SUITES, waitFor, type HilProcess } from './helpers/hil.ts';
 import { createProgress } from '../harness/cli/progress.ts';
 import { table } from '../harness/cli/table.ts';
 import { exitCodeFor } from '../harness/cli/run.ts';
@@ -139,6 +139,19 @@ function hangingDevice(dir: string): { inventory: string; stuck: string; python:
   return { inventory: file, stuck, python };
 }
 
+/** Wait until the `long` job sleeps on cap-a; a run that ends first fails at once, with its output. */
+async function untilSleeping(run: HilProcess): Promise<void> {
+  // Generous: on a busy machine, starting the controller, the device's checks and the agent can take minutes.
+  await waitFor(
+    'the long job to start sleeping',
+    () => {
+      if (run.child.exitCode !== null) throw new Error(`hil run ended (${run.child.exitCode}) before the job slept:\n${run.stderr()}`);
+      return /long\.cap-a: phase sleep/.test(run.stderr());
+    },
+    300_000,
+  );
+}
+
 t.test('one Ctrl-C: the running job is stopped and recorded, run.json says the clean-up was waited for', async (t) => {
   const dir = t.testdir();
   const device = hangingDevice(dir);
@@ -147,7 +160,7 @@ t.test('one Ctrl-C: the running job is stopped and recorded, run.json says the c
   const leases = { PI_HIL_LEASES: join(dir, 'leases') };
   const run = startHil(['run', '-i', device.inventory, '--suites', TEST_SUITES, '--suite', 'long', '--out', out, '--no-report'], leases);
   t.teardown(() => void run.child.kill('SIGKILL'));
-  await waitFor('the long job to start sleeping', () => /long\.cap-a: phase sleep/.test(run.stderr()));
+  await untilSleeping(run);
   run.child.kill('SIGINT');
   const { code } = await run.done;
   t.equal(code, 130, run.stderr());
@@ -172,7 +185,7 @@ t.test('a second Ctrl-C exits at once, and run.json says what happened', async (
     run.child.kill('SIGKILL');
     for (const pid of processesMentioning(device.python)) process.kill(pid, 'SIGKILL');
   });
-  await waitFor('the long job to start sleeping', () => /long\.cap-a: phase sleep/.test(run.stderr()));
+  await untilSleeping(run);
   writeFileSync(device.stuck, '');
   run.child.kill('SIGINT');
   await waitFor('the first SIGINT to be taken', () => /SIGINT: starting no new jobs/.test(run.stderr()), 10_000);
