@@ -24,6 +24,7 @@ packages=(
   python3-pyarmnn libarmnn-cpuref-backend22 libarmnntfliteparser22  # TFLite via Arm NN, checked on the host
   chromium                                 # rendering checks of the reports
   procps util-linux e2fsprogs cpio      # cpio: checking the initrds that images carry
+  snmp                                     # snmpset/snmpget: PoE switch ports (power: adapter snmp-poe)
 )
 
 missing=()

@@ -285,3 +285,81 @@ t.test('bad shard specs name the option, the value and the form', async (t) => {
   }
   t.same(parseShard(' 2/4 '), { index: 2, count: 4 });
 });
+
+t.test('power blocks: each adapter loads with its defaults', async (t) => {
+  const device = (power: string): unknown => {
+    const inv = parseInventory('devices.yaml', good('', `    power:\n${power.replace(/^/gm, '      ')}\n`), { SWITCH: 'poe-1.lab' });
+    const d = inv.devices[0];
+    return d?.transport === 'ssh' ? d.power : undefined;
+  };
+  t.same(device('adapter: command\non: rack on {name}\noff: rack off {name}'), {
+    adapter: 'command', on: 'rack on {name}', off: 'rack off {name}', cycle: null, status: null, delayMs: 2000, timeoutMs: 30_000,
+  });
+  t.same(device('adapter: uhubctl\nlocation: 1-1\nport: 2\ndelay: 5s'), { adapter: 'uhubctl', location: '1-1', port: 2, delayMs: 5000, timeoutMs: 30_000 });
+  t.same(device('adapter: snmp-poe\nhost: ${SWITCH}\ncommunity_env: POE_COMMUNITY\nport: 7'), {
+    adapter: 'snmp-poe', host: 'poe-1.lab', communityEnv: 'POE_COMMUNITY', group: 1, port: 7, delayMs: 2000, timeoutMs: 30_000,
+  });
+  t.same(device('adapter: http\nkind: tasmota\nhost: plug-3.lab'), {
+    adapter: 'http', kind: 'tasmota', host: 'plug-3.lab', port: 80, pdu: null, outlet: null, user: 'admin', passwordEnv: null, delayMs: 2000, timeoutMs: 10_000,
+  });
+  t.same(device('adapter: http\nkind: pdudaemon\nhost: pdud.lab\npdu: pdu-a\noutlet: 4'), {
+    adapter: 'http', kind: 'pdudaemon', host: 'pdud.lab', port: 16421, pdu: 'pdu-a', outlet: 4, user: 'admin', passwordEnv: null, delayMs: 5000, timeoutMs: 10_000,
+  }, "PDUDaemon's own port and delay");
+  t.equal((device('adapter: http\nkind: shelly\nhost: 10.0.0.9\npassword_env: SHELLY_PW') as { outlet: number }).outlet, 0, "Shelly's relay 0");
+  const plain = parseInventory('devices.yaml', good(), {}).devices[0];
+  t.equal(plain?.transport === 'ssh' ? plain.power : undefined, null, 'no block: null');
+});
+
+t.test('power blocks: every problem at its line:col, with what is allowed and a did-you-mean', async (t) => {
+  const power = (block: string, extra = ''): string => good('', `    power:\n${block.replace(/^/gm, '      ')}\n${extra}`);
+  // good() ends at line 9; `power:` is line 10 and the block starts on line 11, column 7.
+  t.test('unknown adapter', async (t) =>
+    one(t, power('adapter: uhubctrl\nlocation: 1-1\nport: 2'), { line: 11, col: 16, message: /unknown adapter/, value: /uhubctrl/, allowed: /command \| uhubctl \| snmp-poe \| http/, hint: /did you mean `uhubctl`/ }));
+  t.test('missing adapter', async (t) =>
+    one(t, power('location: 1-1\nport: 2'), { line: 11, col: 7, message: /missing required key `adapter`/, allowed: /command \| uhubctl/ }));
+  t.test('a misspelled key of the adapter', async (t) =>
+    one(t, power('adapter: uhubctl\nlocaton: 1-1\nport: 2'), { line: 12, col: 7, message: /unknown key `locaton` in `power` \(adapter uhubctl\)/, allowed: /adapter, delay, timeout, location, port/, hint: /did you mean `location`/ }));
+  t.test("another adapter's key", async (t) =>
+    one(t, power('adapter: uhubctl\nlocation: 1-1\nport: 2\nkind: shelly'), { line: 14, col: 7, message: /unknown key `kind` in `power` \(adapter uhubctl\)/ }));
+  t.test('a missing required key', async (t) =>
+    one(t, power('adapter: uhubctl\nport: 2'), { line: 11, col: 7, message: /missing required key `location`/, allowed: /1-1/ }));
+  t.test('a bad hub location', async (t) =>
+    one(t, power('adapter: uhubctl\nlocation: usb1\nport: 2'), { line: 12, col: 17, message: /invalid value/, value: /usb1/, allowed: /hub location/ }));
+  t.test('a hub port out of range', async (t) =>
+    one(t, power('adapter: uhubctl\nlocation: 1-1\nport: 0'), { line: 13, col: 13, message: /out of range/, allowed: /1 to 255/ }));
+  t.test('an unknown placeholder, with did-you-mean', async (t) =>
+    one(t, power('adapter: command\non: relay on {nmae}\noff: relay off {name}'), { line: 12, col: 11, message: /unknown placeholder \{nmae\}/, allowed: /\{name\}, \{host\}, \{port\}, \{user\}/, hint: /did you mean `\{name\}`/ }));
+  t.test('a command adapter without off', async (t) =>
+    one(t, power('adapter: command\non: relay on'), { line: 11, col: 7, message: /missing required key `off`/, allowed: /shell command/ }));
+  t.test('a bad delay', async (t) =>
+    one(t, power('adapter: uhubctl\nlocation: 1-1\nport: 2\ndelay: a while'), { line: 14, col: 14, message: /invalid duration/, value: /a while/ }));
+  t.test('an unknown http kind, with did-you-mean', async (t) =>
+    one(t, power('adapter: http\nkind: tasmotta\nhost: plug'), { line: 12, col: 13, message: /unknown kind/, allowed: /tasmota \| shelly \| pdudaemon/, hint: /did you mean `tasmota`/ }));
+  t.test('a URL where the host belongs', async (t) =>
+    one(t, power('adapter: http\nkind: shelly\nhost: http://plug/relay'), { line: 13, col: 13, message: /invalid value/, allowed: /without http:\/\// }));
+  t.test('PDUDaemon without its PDU', async (t) =>
+    one(t, power('adapter: http\nkind: pdudaemon\nhost: pdud\noutlet: 2'), { line: 11, col: 7, message: /missing required key `pdu`/ }));
+  t.test('a pdu for a plug', async (t) =>
+    one(t, power('adapter: http\nkind: tasmota\nhost: plug\npdu: pdu-a'), { line: 14, col: 12, message: /`pdu` is for kind: pdudaemon only/ }));
+  t.test('not a mapping', async (t) =>
+    one(t, good('', '    power: uhubctl\n'), { line: 10, col: 12, message: /`power` must be a mapping/, allowed: /adapter: command \| uhubctl/ }));
+  t.test('a qemu device', async (t) =>
+    one(t, 'devices:\n  - name: q\n    transport: qemu\n    profile: pi3b-1g-arm64\n    power: { adapter: uhubctl, location: 1-1, port: 2 }\n', { line: 5, col: 12, message: /a qemu device takes no `power:` block: its power is the VM/ }));
+  t.test('a local device', async (t) =>
+    one(t, 'devices:\n  - { name: l, transport: local, ram_mb: 512, arch: amd64, power: { adapter: uhubctl } }\n', { line: 2, col: 67, message: /a local device is this host/ }));
+  t.test('in defaults', async (t) =>
+    one(t, good('defaults:\n  power: { adapter: uhubctl, location: 1-1, port: 2 }\n'), { line: 2, col: 10, message: /`power` is per device, not a default/ }));
+});
+
+t.test('power blocks: secrets only through environment variables, never echoed', async (t) => {
+  const power = (block: string): string => good('', `    power:\n${block.replace(/^/gm, '      ')}\n`);
+  const literal = problems(t, power('adapter: snmp-poe\nhost: sw\ncommunity: pr1vate-c0mm\ncommunity_env: POE\nport: 1'));
+  t.match(literal, [{ line: 13, col: 18, message: 'a literal community is not allowed in the inventory', value: '"(redacted)"', allowed: /community_env: NAME_OF_ENV_VAR/ }]);
+  const typed = problems(t, power('adapter: snmp-poe\nhost: sw\ncommunity_env: pr1vate-c0mm!\nport: 1'));
+  t.match(typed, [{ line: 13, col: 22, message: 'invalid value', value: '"(redacted)"', allowed: /NAME of an environment variable/ }]);
+  const password = problems(t, power('adapter: http\nkind: shelly\nhost: plug\npassword: hunter2'));
+  t.match(password, [{ line: 14, col: 17, message: 'a literal password is not allowed in the inventory', allowed: /password_env/ }]);
+  const typedPassword = problems(t, power('adapter: http\nkind: shelly\nhost: plug\npassword_env: hunter2 and more'));
+  t.match(typedPassword, [{ line: 14, col: 21, value: '"(redacted)"' }]);
+  t.notMatch(JSON.stringify([literal, typed, password, typedPassword]), /pr1vate|hunter2/, 'no secret in any diagnostic');
+});

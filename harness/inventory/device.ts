@@ -66,6 +66,73 @@ export interface SshTarget {
 
 export interface SshDevice extends DeviceBase, SshTarget {
   transport: 'ssh';
+  /** How to cut and restore its power (its `power:` block), or null where nothing can. */
+  power: PowerSpec | null;
+}
+
+/**
+ * A device's `power:` block: which adapter cuts and restores its power, and
+ * that adapter's settings. Acted on by harness/rack/power.ts. Secrets are
+ * named here (an environment variable), never held.
+ */
+export type PowerSpec = CommandPowerSpec | UhubctlPowerSpec | SnmpPoePowerSpec | HttpPowerSpec;
+export type PowerAdapterKind = PowerSpec['adapter'];
+
+interface PowerSpecBase {
+  /** How long a cycle leaves the power off. */
+  delayMs: number;
+  /** How long one command or request may take before it counts as failed. */
+  timeoutMs: number;
+}
+
+/** Your own shell commands, with {name}, {host}, {port}, {user} filled in shell-quoted. */
+export interface CommandPowerSpec extends PowerSpecBase {
+  adapter: 'command';
+  on: string;
+  off: string;
+  /** null: off, the delay, then on. */
+  cycle: string | null;
+  /** Prints on or off; null: the state is unknown. */
+  status: string | null;
+}
+
+/** A port of a USB hub with per-port power switching (a Pi powered from a Pi 4's or a hub's USB port). */
+export interface UhubctlPowerSpec extends PowerSpecBase {
+  adapter: 'uhubctl';
+  /** uhubctl's hub location, e.g. "1-1". */
+  location: string;
+  port: number;
+}
+
+/** A PoE switch port, through the Power Ethernet MIB's pethPsePortAdminEnable. */
+export interface SnmpPoePowerSpec extends PowerSpecBase {
+  adapter: 'snmp-poe';
+  /** The switch (snmpset's agent address: host, or host:port). */
+  host: string;
+  /** The environment variable that holds the SNMP community, never the community. */
+  communityEnv: string;
+  /** pethPsePortGroupIndex: 1 on a single switch; the stack member on a stack. */
+  group: number;
+  /** pethPsePortIndex: the switch port. */
+  port: number;
+}
+
+export type HttpPowerKind = 'tasmota' | 'shelly' | 'pdudaemon';
+
+/** A smart plug or a PDUDaemon server, over HTTP. */
+export interface HttpPowerSpec extends PowerSpecBase {
+  adapter: 'http';
+  kind: HttpPowerKind;
+  host: string;
+  /** TCP port of the HTTP server (80; PDUDaemon's 16421). */
+  port: number;
+  /** PDUDaemon: the PDU's name in its configuration. */
+  pdu: string | null;
+  /** Which outlet: PDUDaemon's port, Shelly's relay (default 0), Tasmota's PowerN (default: its first). */
+  outlet: number | null;
+  user: string;
+  /** The environment variable that holds the password, never the password. */
+  passwordEnv: string | null;
 }
 
 /** A QEMU-emulated Pi: either a named profile, or the user's own image and boot files. */

@@ -13,15 +13,15 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { isMap, isScalar, isSeq, visit } from 'yaml';
 import { ARCHES, type Arch } from '../results/record.ts';
-import { ConfigError, PositionedYaml, type Diagnostic, type YamlPath } from '../config/diagnostics.ts';
+import { ConfigError, didYouMean, PositionedYaml, type Diagnostic, type YamlPath } from '../config/diagnostics.ts';
 import { MappingReader } from '../config/reader.ts';
-import type { Device, Inventory, Timeouts, TransportKind } from './device.ts';
+import type { Device, HttpPowerKind, Inventory, PowerAdapterKind, PowerSpec, Timeouts, TransportKind } from './device.ts';
 import { WHEELHOUSE_VENV } from '../pi/profiles.ts';
 import { profileDefaults } from './profile-defaults.ts';
 
 const TRANSPORTS: readonly TransportKind[] = ['ssh', 'qemu', 'local'];
 const COMMON_KEYS = ['name', 'transport', 'model', 'ram_mb', 'arch', 'tags', 'workdir', 'python', 'timeouts'] as const;
-const SSH_KEYS = ['host', 'port', 'user', 'identity_file', 'agent', 'password_env', 'host_key', 'known_hosts'] as const;
+const SSH_KEYS = ['host', 'port', 'user', 'identity_file', 'agent', 'password_env', 'host_key', 'known_hosts', 'power'] as const;
 const QEMU_KEYS = ['profile', 'image', 'kernel', 'initrd', 'dtb', 'machine', 'cpu', 'append', 'wheelhouse', 'user'] as const;
 const LOCAL_KEYS = ['cap_mb'] as const;
 const KEYS_BY_TRANSPORT: Record<TransportKind, readonly string[]> = {
@@ -171,8 +171,10 @@ function validateDefaults(r: MappingReader): void {
     r.error(['defaults'], '`defaults` must be a mapping', r.get(['defaults']), 'any device key except name');
     return;
   }
-  r.checkKeys(['defaults'], [...Object.keys(FIELDS), 'timeouts'], '`defaults`', ['password']);
+  r.checkKeys(['defaults'], [...Object.keys(FIELDS), 'timeouts'], '`defaults`', ['password', 'power']);
   if (r.has(['defaults', 'password'])) r.error(['defaults', 'password'], LITERAL_PASSWORD, '(redacted)', PASSWORD_ALLOWED);
+  // Each device's block names its own port or outlet: a shared default would power-cycle one outlet for all of them.
+  if (r.has(['defaults', 'power'])) r.error(['defaults', 'power'], '`power` is per device, not a default', r.get(['defaults', 'power']), 'a `power:` block in each device that has one');
   for (const key of Object.keys(FIELDS) as FieldKey[]) if (r.has(['defaults', key])) FIELDS[key](r, ['defaults', key]);
   const timeouts: YamlPath = ['defaults', 'timeouts'];
   r.checkKeys(timeouts, TIMEOUT_KEYS, '`timeouts`');
@@ -199,7 +201,10 @@ function readDevice(r: MappingReader, index: number, file: string): Device | und
     r.checkKeys(['devices', index], ALL_DEVICE_KEYS, `device ${name ?? `#${index + 1}`}`, ['password']);
     return undefined;
   }
-  r.checkKeys(['devices', index], KEYS_BY_TRANSPORT[transport], `${transport} device \`${name ?? `#${index + 1}`}\``, ['password']);
+  r.checkKeys(['devices', index], KEYS_BY_TRANSPORT[transport], `${transport} device \`${name ?? `#${index + 1}`}\``, ['password', 'power']);
+  if (transport !== 'ssh' && r.has(at('power'))) {
+    r.error(at('power'), NO_POWER_BLOCK[transport], r.get(at('power')), 'a `power:` block on ssh devices only');
+  }
 
   const profile = transport === 'qemu' ? (pick('profile') ?? null) : null;
   const fromProfile = profile !== null ? profileDefaults(profile) : null;
@@ -259,9 +264,11 @@ function readTransportPart(
       if (identityFile === null && !useAgent && passwordEnv === null && !authKeys.some((k) => r.has(at(k)) || r.has(['defaults', k]))) {
         r.error(at('name'), 'no way to authenticate', undefined, 'one of identity_file, agent: true, password_env');
       }
-      if (host === undefined) return undefined;
+      const power = r.has(at('power')) ? readPower(r, at('power')) : null;
+      if (host === undefined || power === undefined) return undefined;
       return {
         transport,
+        power,
         host,
         port: pick('port') ?? 22,
         user: pick('user') ?? 'pi',
@@ -290,6 +297,120 @@ function readTransportPart(
     }
     case 'local':
       return { transport, capMb: pick('cap_mb') ?? null };
+  }
+}
+
+const NO_POWER_BLOCK: Record<'qemu' | 'local', string> = {
+  qemu: 'a qemu device takes no `power:` block: its power is the VM (a cycle resets it through QMP)',
+  local: 'a local device is this host, whose power pi-hil does not cut',
+};
+
+/** Keys of a `power:` block: the adapter, its own keys, and the timing every adapter has. */
+const POWER_ADAPTERS: readonly PowerAdapterKind[] = ['command', 'uhubctl', 'snmp-poe', 'http'];
+const POWER_COMMON_KEYS = ['adapter', 'delay', 'timeout'] as const;
+const POWER_KEYS: Record<PowerAdapterKind, readonly string[]> = {
+  command: ['on', 'off', 'cycle', 'status'],
+  uhubctl: ['location', 'port'],
+  'snmp-poe': ['host', 'community_env', 'group', 'port'],
+  http: ['kind', 'host', 'port', 'pdu', 'outlet', 'user', 'password_env'],
+};
+const HTTP_KINDS: readonly HttpPowerKind[] = ['tasmota', 'shelly', 'pdudaemon'];
+/** Placeholders of a power command: the device's own fields. */
+export const POWER_PLACEHOLDERS = ['name', 'host', 'port', 'user'] as const;
+const PLACEHOLDER = /\{([^{}\s]*)\}/g;
+/** labgrid's default off time; PDUDaemon's own default delay for a reboot. */
+const DEFAULT_POWER_DELAY_MS = 2000;
+const PDUDAEMON_DELAY_MS = 5000;
+const DEFAULT_POWER_TIMEOUT_MS = 30_000;
+const DEFAULT_HTTP_TIMEOUT_MS = 10_000;
+const PDUDAEMON_PORT = 16421;
+/** A host for a command line or a URL: no scheme, path, spaces, or leading dash that a tool would take for an option. */
+const POWER_HOST = /^(?:[A-Za-z0-9_][A-Za-z0-9_.-]*|\[[0-9A-Fa-f:.]+\])$/;
+const POWER_HOST_ALLOWED = 'a hostname or IP address, without http:// or a path';
+const SECRET_KEYS: Record<string, string> = {
+  community: 'community_env: NAME_OF_ENV_VAR holding the SNMP community',
+  password: 'password_env: NAME_OF_ENV_VAR holding the password',
+};
+
+/**
+ * A device's `power:` block. Every problem is reported at its key; undefined
+ * when there was one. A secret written into the block is refused unechoed.
+ */
+function readPower(r: MappingReader, at: YamlPath): PowerSpec | undefined {
+  const errorsBefore = r.diagnostics.length;
+  const key = (k: string): YamlPath => [...at, k];
+  if (!isMap(r.yaml.doc.getIn(at, true))) {
+    r.error(at, '`power` must be a mapping', r.get(at), `adapter: ${POWER_ADAPTERS.join(' | ')}, and that adapter's keys (see README)`);
+    return undefined;
+  }
+  for (const [secret, allowed] of Object.entries(SECRET_KEYS)) {
+    if (r.has(key(secret))) r.error(key(secret), `a literal ${secret} is not allowed in the inventory`, '(redacted)', allowed);
+  }
+  const adapter = r.oneOf(key('adapter'), POWER_ADAPTERS, { required: true });
+  const allKeys = [...POWER_COMMON_KEYS, ...new Set(Object.values(POWER_KEYS).flat())];
+  const known = adapter === undefined ? allKeys : [...POWER_COMMON_KEYS, ...POWER_KEYS[adapter]];
+  r.checkKeys(at, known, adapter === undefined ? '`power`' : `\`power\` (adapter ${adapter})`, Object.keys(SECRET_KEYS));
+  if (adapter === undefined) return undefined;
+
+  const kind = adapter === 'http' ? r.oneOf(key('kind'), HTTP_KINDS, { required: true }) : undefined;
+  const delayMs = r.duration(key('delay')) ?? (kind === 'pdudaemon' ? PDUDAEMON_DELAY_MS : DEFAULT_POWER_DELAY_MS);
+  const timeoutMs = r.duration(key('timeout')) ?? (adapter === 'http' ? DEFAULT_HTTP_TIMEOUT_MS : DEFAULT_POWER_TIMEOUT_MS);
+  const timing = { delayMs, timeoutMs };
+  let spec: PowerSpec | undefined;
+  switch (adapter) {
+    case 'command': {
+      const command = (k: 'on' | 'off' | 'cycle' | 'status', required: boolean): string | undefined => {
+        const v = r.string(key(k), { required, allowed: `a shell command; ${POWER_PLACEHOLDERS.map((p) => `{${p}}`).join(', ')} are filled in shell-quoted` });
+        if (v !== undefined) checkPlaceholders(r, key(k), v);
+        return v;
+      };
+      const on = command('on', true);
+      const off = command('off', true);
+      const cycle = command('cycle', false) ?? null;
+      const status = command('status', false) ?? null;
+      if (on !== undefined && off !== undefined) spec = { adapter, on, off, cycle, status, ...timing };
+      break;
+    }
+    case 'uhubctl': {
+      const location = r.string(key('location'), { required: true, pattern: /^\d+(?:-\d+(?:\.\d+)*)?$/, allowed: 'a hub location as `uhubctl` lists it, e.g. 1-1 or 2-1.3' });
+      const port = r.int(key('port'), 1, 255, { required: true });
+      if (location !== undefined && port !== undefined) spec = { adapter, location, port, ...timing };
+      break;
+    }
+    case 'snmp-poe': {
+      const host = r.string(key('host'), { required: true, pattern: /^(?:udp6?:)?[A-Za-z0-9_[][A-Za-z0-9_.:[\]-]*$/, allowed: `${POWER_HOST_ALLOWED}; host:port for another UDP port` });
+      // The value may be the community itself, typed where its variable's name belongs: never echo it.
+      const communityEnv = r.string(key('community_env'), { required: true, pattern: ENV_NAME, allowed: 'the NAME of an environment variable holding the community', redact: true });
+      const group = r.int(key('group'), 1, 65535) ?? 1;
+      const port = r.int(key('port'), 1, 65535, { required: true });
+      if (host !== undefined && communityEnv !== undefined && port !== undefined) spec = { adapter, host, communityEnv, group, port, ...timing };
+      break;
+    }
+    case 'http': {
+      const host = r.string(key('host'), { required: true, pattern: POWER_HOST, allowed: `${POWER_HOST_ALLOWED} (the port goes in port:)` });
+      const port = r.int(key('port'), 1, 65535) ?? (kind === 'pdudaemon' ? PDUDAEMON_PORT : 80);
+      const user = r.string(key('user')) ?? 'admin';
+      const passwordEnv = r.string(key('password_env'), { pattern: ENV_NAME, allowed: 'the NAME of an environment variable holding the password', redact: true }) ?? null;
+      const pdu = kind === 'pdudaemon' ? r.string(key('pdu'), { required: true, allowed: "the PDU's hostname as PDUDaemon's configuration names it" }) : undefined;
+      if (kind !== 'pdudaemon' && r.has(key('pdu'))) r.error(key('pdu'), '`pdu` is for kind: pdudaemon only', r.get(key('pdu')), `no pdu for kind: ${kind ?? '?'}`);
+      const outletRange = { tasmota: [1, 32], shelly: [0, 15], pdudaemon: [1, 1024] } as const;
+      const [lo, hi] = outletRange[kind ?? 'pdudaemon'];
+      const outlet = r.int(key('outlet'), lo, hi, { required: kind === 'pdudaemon' }) ?? (kind === 'shelly' ? 0 : null);
+      if (kind !== undefined && host !== undefined && (kind !== 'pdudaemon' || (pdu !== undefined && outlet !== null))) {
+        spec = { adapter, kind, host, port, pdu: pdu ?? null, outlet, user, passwordEnv, ...timing };
+      }
+      break;
+    }
+  }
+  return r.diagnostics.length > errorsBefore ? undefined : spec;
+}
+
+/** Every {placeholder} in a power command must be one the device fills in. */
+function checkPlaceholders(r: MappingReader, at: YamlPath, command: string): void {
+  for (const m of command.matchAll(PLACEHOLDER)) {
+    const word = m[1] ?? '';
+    if ((POWER_PLACEHOLDERS as readonly string[]).includes(word)) continue;
+    r.error(at, `unknown placeholder ${m[0]}`, command, POWER_PLACEHOLDERS.map((p) => `{${p}}`).join(', '), didYouMean(word, POWER_PLACEHOLDERS)?.replace(/`(\w+)`/, '`{$1}`'));
   }
 }
 

@@ -8,6 +8,7 @@ import { knownHostsFile } from '../host/paths.ts';
 import { resolveVmConfig, type VmConfig } from './qemu/config.ts';
 import { startVm, type BootInfo } from './qemu/start.ts';
 import type { QemuVm } from './qemu/vm.ts';
+import { sshBanner } from './qemu/ports.ts';
 import { SshTransport } from './ssh.ts';
 import { TransportError, type ExecOptions, type ExecResult, type SerialConsole, type Transport } from './transport.ts';
 
@@ -102,6 +103,45 @@ export class QemuTransport implements Transport {
       if (e instanceof TransportError) throw e;
       throw new TransportError(`${this.describe}: ${(e as Error).message}`, this.describe, { cause: e });
     }
+  }
+
+  /**
+   * Power-cycle the emulated Pi, as a person pulls a hung Pi's plug (harness/rack/power.ts):
+   * a QMP system_reset of the running VM, resumed if its CPUs were stopped, or a fresh start
+   * when the VM is gone. Returns once the guest answers SSH again, within its boot timeout:
+   * a reset guest boots from cold, and its old SSH link died with its kernel, so a new one is made.
+   */
+  async powerCycle(signal?: AbortSignal): Promise<void> {
+    const vm = this.vm;
+    const ssh = this.ssh;
+    if (!vm || vm.hasExited || !ssh) {
+      await this.close();
+      return this.connect(signal);
+    }
+    const qmp = await vm.qmpClient();
+    // QEMU runs with -no-reboot, so that a guest's own reboot (a panic) ends it; that setting
+    // would turn this reset into an exit too. Lift it for this one reset only: QEMU decides
+    // reset or exit when the request is made.
+    await qmp.execute('set-action', { reboot: 'reset' });
+    try {
+      await qmp.execute('system_reset');
+    } finally {
+      await qmp.execute('set-action', { reboot: 'shutdown' });
+    }
+    const { status } = ((await qmp.execute('query-status')) ?? {}) as { status?: string };
+    if (status !== 'running') await qmp.execute('cont');
+    await ssh.close();
+    const deadline = Date.now() + this.device.timeouts.bootMs;
+    for (;;) {
+      signal?.throwIfAborted();
+      if (vm.hasExited) throw new TransportError(`${this.describe}: QEMU exited after the reset`, this.describe);
+      if (await sshBanner(vm.port, 2000)) break;
+      if (Date.now() > deadline) {
+        throw new TransportError(`${this.describe}: no SSH banner within ${Math.round(this.device.timeouts.bootMs / 1000)} s of the reset`, this.describe);
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    await ssh.connect(signal);
   }
 
   private connected(): SshTransport {
