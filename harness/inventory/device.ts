@@ -3,9 +3,9 @@
  * Loading and validation live in load.ts; how to talk to a device lives in
  * harness/transport/.
  */
-import type { Arch, DeviceSnapshot } from '../results/record.ts';
+import type { Arch, DeviceSnapshot, TransportKind } from '../results/record.ts';
 
-export type TransportKind = 'ssh' | 'qemu' | 'local';
+export type { TransportKind };
 
 /** Where a value came from, for errors raised after loading. */
 export interface SourcePosition {
