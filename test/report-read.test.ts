@@ -9,6 +9,8 @@ import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ResultsFormatError, parseResults, parseResultsTolerant, readResults, readResultsTolerant, readRunMeta } from '../harness/results/read.ts';
+import { z } from 'zod';
+import { describeFound, firstProblem } from '../harness/results/problem.ts';
 import { FIXTURE_RUNS } from './helpers/runs.ts';
 import { baselineNightly, nightly, runFiles } from './fixtures/runs.ts';
 
@@ -128,6 +130,25 @@ t.test('a torn results file: the good records, and every bad line named', async 
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   await writeFile(join(dir, 'results.jsonl'), text);
   t.same(readResultsTolerant(dir).bad.map((e) => e.file), [1, 2, 3].map(() => join(dir, 'results.jsonl')));
+});
+
+t.test('a problem says what the schema wanted, for the checks a schema may add', async (t) => {
+  const wanted = (schema: z.ZodType, value: unknown): string => {
+    const parsed = schema.safeParse(value);
+    if (parsed.success) return 'accepted';
+    const p = firstProblem(parsed.error, value, ['at']);
+    return `${p.field}: expected ${p.expected}, got ${describeFound(p.found)}`;
+  };
+  t.equal(wanted(z.object({ n: z.number().int().min(1) }), { n: 0 }), 'at.n: expected a number of at least 1, got the number 0');
+  t.equal(wanted(z.object({ n: z.number().int() }), { n: 1.5 }), 'at.n: expected a whole number, got the number 1.5');
+  t.equal(wanted(z.number().lt(5), 5), 'at: expected a number below 5, got the number 5');
+  t.equal(wanted(z.object({ tags: z.array(z.string()).max(1) }), { tags: ['a', 'b'] }), 'at.tags: expected at most 1 item, got an array');
+  t.equal(wanted(z.string().min(2), 'a'), 'at: expected at least 2 characters, got a string ("a")');
+  t.equal(wanted(z.number().multipleOf(5), 3), 'at: expected a multiple of 5, got the number 3');
+  t.equal(wanted(z.strictObject({ x: z.number() }), { x: 1, y: 2 }), 'at: expected no key "y", got an object');
+  t.equal(wanted(z.object({ 'odd key': z.boolean() }), {}), 'at["odd key"]: expected a boolean, got nothing');
+  t.equal(wanted(z.array(z.object({ ok: z.boolean() })), [{ ok: true }, { ok: 'yes' }]), 'at[1].ok: expected a boolean, got a string ("yes")');
+  t.equal(describeFound('x'.repeat(100)), `a string ("${'x'.repeat(59)}…")`, 'long strings are cut');
 });
 
 t.test('run.json is checked too', async (t) => {

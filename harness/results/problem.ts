@@ -49,8 +49,37 @@ function expectedOf(issue: z.core.$ZodIssue): string {
       const wanted = issue.errors.flatMap((branch) => branch.filter((i) => i.path.length === 0).map(expectedOf));
       return wanted.length ? either([...new Set(wanted)]) : 'a valid value';
     }
+    case 'too_small':
+    case 'too_big':
+      return bound(issue);
+    case 'not_multiple_of':
+      return `a multiple of ${issue.divisor}`;
+    case 'invalid_format':
+      return issue.format === 'regex' && 'pattern' in issue ? `a string matching ${String(issue.pattern)}` : `a valid ${issue.format}`;
+    case 'unrecognized_keys':
+      return `no key ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`;
     default:
       // Refinements in the record's schemas word their message as what they expect, e.g. "an ISO-8601 instant".
+      return issue.message;
+  }
+}
+
+/** "a number of at least 1", "at most 3 items", "a number below 5". */
+function bound(issue: z.core.$ZodIssueTooSmall | z.core.$ZodIssueTooBig): string {
+  const small = issue.code === 'too_small';
+  const limit = Number(small ? issue.minimum : issue.maximum);
+  const edge = issue.inclusive ? (small ? 'at least' : 'at most') : small ? 'more than' : 'fewer than';
+  switch (issue.origin) {
+    case 'number':
+    case 'int':
+    case 'bigint':
+      return issue.inclusive ? `a number of ${edge} ${limit}` : `a number ${small ? 'above' : 'below'} ${limit}`;
+    case 'array':
+    case 'set':
+      return `${edge} ${limit} item${limit === 1 ? '' : 's'}`;
+    case 'string':
+      return `${edge} ${limit} character${limit === 1 ? '' : 's'}`;
+    default:
       return issue.message;
   }
 }
