@@ -7,7 +7,7 @@
  * adapter's quoting and timeout.
  */
 import t from 'tap';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import dgram from 'node:dgram';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,6 +26,13 @@ import {
   type PowerControl,
 } from '../harness/rack/power.ts';
 import { LocalTransport } from '../harness/transport/local.ts';
+
+/** A private temporary folder, removed when the test file ends. */
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
 
 /** An ssh device with this `power:` block, read by the real loader. */
 function deviceWith(power: string, name = 'pi4'): SshDevice {
@@ -83,7 +90,7 @@ async function powerError(t: Pick<typeof import('tap').default, 'ok' | 'fail'>, 
  * careless tool might; FAKE_OUT is what it prints on success.
  */
 function fakeTools(): { bin: string; log: string; runs: () => { tool: string; argv: string[]; conf: string | null; confMode: string | null }[] } {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'pi-hil-power-fake-'));
+  const dir = tempDir('pi-hil-power-fake-');
   const bin = path.join(dir, 'bin');
   const log = path.join(dir, 'runs.jsonl');
   writeFileSync(path.join(dir, 'record.mjs'), `
@@ -290,7 +297,7 @@ t.test('the real snmpset and snmpget against an SNMP agent stand-in on loopback:
 });
 
 t.test('command: placeholders are filled in shell-quoted, so a value cannot run a command', async (t) => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'pi-hil-power-cmd-'));
+  const dir = tempDir('pi-hil-power-cmd-');
   const marker = path.join(dir, 'injected');
   const evil = { name: 'pi4', host: `x; touch ${marker}`, port: 22, user: "o'neil" };
   const line = renderPowerCommand('printf "%s|" {host} {user} {port} {name}', evil);
@@ -306,7 +313,7 @@ t.test('command: placeholders are filled in shell-quoted, so a value cannot run 
 });
 
 t.test('command: a failing or hanging command is a PowerError with its output; cycle is off, delay, on', async (t) => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'pi-hil-power-cmd-'));
+  const dir = tempDir('pi-hil-power-cmd-');
   const log = path.join(dir, 'log');
   const device = deviceWith(
     `adapter: command\non: "date +%s%N >> ${log}; echo on >> ${log}"\noff: "echo off >> ${log}; date +%s%N >> ${log}"\nstatus: "echo Off"\ndelay: 400ms`,

@@ -6,7 +6,7 @@
  * a cycle of a VM that is gone starts it again. Off ends the VM.
  */
 import t from 'tap';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseInventory } from '../harness/inventory/load.ts';
@@ -18,7 +18,10 @@ import { waitFor } from '../scripts/lib/wait.ts';
 import { ensureImage } from './qemu-fixtures.ts';
 
 t.setTimeout(900_000);
-process.env['PI_HIL_STATE'] = mkdtempSync(path.join(os.tmpdir(), 'pi-hil-power-qemu-'));
+const state = mkdtempSync(path.join(os.tmpdir(), 'pi-hil-power-qemu-'));
+process.env['PI_HIL_STATE'] = state;
+// The file's teardown runs after the subtest's, which ends the VM first.
+t.teardown(() => rmSync(state, { recursive: true, force: true }));
 
 t.before(async () => {
   await ensureImage('arm64');

@@ -12,7 +12,7 @@
  */
 import t from 'tap';
 import http from 'node:http';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
@@ -164,6 +164,8 @@ t.teardown(async () => {
     }
   }
   rack?.stop();
+  rmSync(dir, { recursive: true, force: true });
+  rmSync(state, { recursive: true, force: true });
 });
 
 function device(name: string): SshDevice {
