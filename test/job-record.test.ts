@@ -32,7 +32,6 @@ function context(observe: (e: RunEvent) => void = () => undefined): JobContext {
     transportFor: () => transport,
     judge: () => null,
     admit: async () => ({ admitted: true }),
-    jobEnded: async () => undefined,
     keep: false,
     sampleIntervalMs: 50,
     observe,
@@ -41,7 +40,7 @@ function context(observe: (e: RunEvent) => void = () => undefined): JobContext {
 
 async function runSuite(name: string, signal: AbortSignal, observe?: (e: RunEvent) => void): Promise<ResultRecord> {
   const suite = loadSuite(name, TEST_SUITES);
-  return executeJob({ id: `${suite.name}.${device.name}`, device, suite }, signal, context(observe));
+  return (await executeJob({ id: `${suite.name}.${device.name}`, device, suite }, signal, context(observe))).record;
 }
 
 t.test('a job that survived a dropped stream says so in its record', async (t) => {

@@ -15,7 +15,8 @@ import { UsageError } from '../config/diagnostics.ts';
 import { knownHostsFile, projectDir } from '../host/paths.ts';
 import { loadInventory } from '../inventory/load.ts';
 import type { Device } from '../inventory/device.ts';
-import { executeJob } from '../run/job.ts';
+import { executeJob, type JobContext } from '../run/job.ts';
+import { finalAttempts } from '../results/attempts.ts';
 import { parseShard, planJobs, type Selection } from '../run/plan.ts';
 import { schedule } from '../run/scheduler.ts';
 import type { ResultRecord } from '../results/record.ts';
@@ -158,6 +159,21 @@ export async function runCommand(argv: string[]): Promise<number> {
     log: (device, message) => progress.observe({ kind: 'notice', device, message }),
     quarantine: new QuarantineBook(),
   });
+  const jobContext: JobContext = {
+    runId,
+    transportFor: (device: Device) => {
+      const existing = transports.get(device.name);
+      if (existing) return existing;
+      const created = createTransport(device, { acceptNew, knownHostsFile: knownHostsFile() });
+      transports.set(device.name, created);
+      return created;
+    },
+    judge: (suiteName, r) => judge(suites.find((s) => s.name === suiteName)!, r),
+    admit: (device, transport, signal) => admissions.admit(device, transport, signal),
+    keep: values['keep'] === true,
+    sampleIntervalMs,
+    observe: (e) => progress.observe(e),
+  };
   const records: ResultRecord[] = [];
   let crashes: { jobId: string; error: unknown }[] = [];
   try {
@@ -165,29 +181,30 @@ export async function runCommand(argv: string[]): Promise<number> {
       jobs,
       async (job, signal) => {
         running.add(job.id);
-        const record = await executeJob(job, signal, {
-          runId,
-          transportFor: (device: Device) => {
-            const existing = transports.get(device.name);
-            if (existing) return existing;
-            const created = createTransport(device, { acceptNew, knownHostsFile: knownHostsFile() });
-            transports.set(device.name, created);
-            return created;
-          },
-          judge: (suiteName, r) => judge(suites.find((s) => s.name === suiteName)!, r),
-          admit: (device, transport, signal) => admissions.admit(device, transport, signal),
-          jobEnded: (device) => admissions.jobEnded(device.name),
-          keep: values['keep'] === true,
-          sampleIntervalMs,
-          observe: (e) => progress.observe(e),
-        });
-        // After an abandoned clean-up run.json is final and lists this job as unfinished.
-        if (abandoned) return record;
-        // Appended and flushed the moment the job ends: a crash after this loses nothing.
-        store.append(record);
-        running.delete(job.id);
-        records.push(record);
-        return record;
+        /** Appended and flushed the moment the job ends: a crash after this loses nothing. False once run.json is final. */
+        const keep = (record: ResultRecord): boolean => {
+          // After an abandoned clean-up run.json is final and lists this job as unfinished.
+          if (abandoned) return false;
+          store.append(record);
+          records.push(record);
+          return true;
+        };
+        try {
+          const first = await executeJob(job, signal, jobContext);
+          if (!keep(first.record) || !first.deviceInDoubt || signal.aborted) return first.record;
+          const health = await admissions.recover(job.device, jobContext.transportFor(job.device), signal);
+          // A product outcome is never retried; an infra_error is, once, on a device that answers again.
+          if (first.record.outcome !== 'infra_error' || health === 'down' || signal.aborted) return first.record;
+          const { outcome, reason } = first.record;
+          progress.observe({ kind: 'notice', device: job.device.name, message: `retrying ${job.id} once after ${outcome}: ${reason}` });
+          const second = await executeJob(job, signal, jobContext, { n: 2, previous: { outcome, reason } });
+          keep(second.record);
+          if (second.deviceInDoubt && !signal.aborted) await admissions.recover(job.device, jobContext.transportFor(job.device), signal);
+          return second.record;
+        } finally {
+          running.delete(job.id);
+          await admissions.jobEnded(job.device.name);
+        }
       },
       {
         concurrency,
@@ -209,9 +226,11 @@ export async function runCommand(argv: string[]): Promise<number> {
 
   // The second signal's handler has written run.json and owns the exit.
   if (abandoned) return new Promise<number>(() => undefined);
-  const code = crashes.length > 0 ? STATUS_EXIT.harness : interrupted !== null ? EXIT_ON_SIGNAL[interrupted] : exitCodeFor(records);
+  const final = finalAttempts(records);
+  const code = crashes.length > 0 ? STATUS_EXIT.harness : interrupted !== null ? EXIT_ON_SIGNAL[interrupted] : exitCodeFor(final);
   finishRun(code, 'waited');
-  process.stderr.write(`hil run ${runId}: ${records.length}/${jobs.length} job(s) recorded in ${join(store.dir, 'results.jsonl')}\n`);
+  const retried = records.length - final.length;
+  process.stderr.write(`hil run ${runId}: ${final.length}/${jobs.length} job(s)${retried ? ` (${retried} retried)` : ''} recorded in ${join(store.dir, 'results.jsonl')}\n`);
   if (values['no-report'] !== true) await buildReports(store.dir, reporter === 'tap');
   return code;
 }

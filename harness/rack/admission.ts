@@ -9,11 +9,13 @@ import type { Device } from '../inventory/device.ts';
 import type { Transport } from '../transport/transport.ts';
 import { checkHealth, type HealthNeeds } from './health.ts';
 import type { QuarantineBook } from './quarantine.ts';
+import { powerControlFor } from './power.ts';
+import { shellJoin } from '../transport/quote.ts';
 import { acquireLease, deviceLeaseSite, hostLeaseSite, LeaseBusyError, thisHolder, type Lease, type LeaseSite } from './lease.ts';
 
 /** Why a device runs no job in this run. */
 export interface DeviceRefusal {
-  why: 'quarantined' | 'lease' | 'unreachable' | 'health';
+  why: 'quarantined' | 'lease' | 'unreachable' | 'health' | 'down';
   detail: string;
 }
 
@@ -107,6 +109,43 @@ export class DeviceAdmissions {
     return admission;
   }
 
+  /**
+   * After a job that left its device in doubt (lost, OOM-killed, timed out):
+   * does it still answer? If not, power-cycle it, wait for SSH within its boot
+   * time and pass the health gate again. A device that cannot be brought back
+   * (or has no power control) is down for the rest of the run: its later jobs
+   * are refused at once, and the failure counts towards quarantine.
+   */
+  async recover(device: Device, transport: Transport, signal: AbortSignal): Promise<'answering' | 'recovered' | 'down'> {
+    const o = this.options;
+    if (await answers(device, transport, signal)) return 'answering';
+    signal.throwIfAborted();
+    const power = powerControlFor(device, transport);
+    const down = (why: string): 'down' => {
+      const refusal: DeviceRefusal = { why: 'down', detail: why };
+      this.decided.set(device.name, Promise.resolve(this.failed(device, { admitted: false, refusal })));
+      return 'down';
+    };
+    if (power === null) return down('it stopped answering, and it has no power: block to cycle it with');
+    o.log(device.name, `stopped answering: power-cycling it (${power.describe})`);
+    try {
+      await power.run('cycle', AbortSignal.any([signal, AbortSignal.timeout(device.timeouts.bootMs)]));
+      // The old session died with the device: reconnect from scratch, waiting for it to boot.
+      if (device.transport !== 'qemu') await transport.close();
+      const boot = AbortSignal.any([signal, AbortSignal.timeout(device.timeouts.bootMs + device.timeouts.connectMs)]);
+      await transport.connect(boot);
+      const health = await checkHealth(transport, device.python, device.workdir, o.needsFor(device), boot);
+      if (!health.ok) return down(`power-cycled, but it failed the health gate: ${health.problems.join('; ')}`);
+    } catch (err) {
+      signal.throwIfAborted();
+      return down(`power-cycled, but it did not come back: ${message(err)}`);
+    }
+    // A Pi's lease lives in its /tmp, which a power cycle may have wiped: hold it again now.
+    await this.leases.get(device.name)?.renewNow();
+    o.log(device.name, 'recovered: answering and healthy after the power cycle');
+    return 'recovered';
+  }
+
   /** A job of the device has ended; after its last, the device's lease goes back. */
   async jobEnded(device: string): Promise<void> {
     const n = (this.left.get(device) ?? 1) - 1;
@@ -124,6 +163,17 @@ export class DeviceAdmissions {
   /** Give back every lease still held (the end of a run, or Ctrl-C). */
   async releaseAll(): Promise<void> {
     await Promise.all([...this.leases.keys()].map((d) => this.release(d)));
+  }
+}
+
+/** A trivial command answered within the connect timeout. */
+async function answers(device: Device, transport: Transport, signal: AbortSignal): Promise<boolean> {
+  const probe = AbortSignal.any([signal, AbortSignal.timeout(device.timeouts.connectMs + 10_000)]);
+  try {
+    await transport.connect(probe);
+    return (await transport.exec(shellJoin(['true']), { signal: probe })).code === 0;
+  } catch {
+    return false;
   }
 }
 

@@ -104,13 +104,14 @@ def main(argv):
         lease = load(path)
         live = lease is not None and lease.get("expiresAt", 0) > now
         mine = lease is not None and lease.get("id") == arg.get("id")
-        out = {"now": now, "holder": lease, "live": live}
+        # A lease broken by force leaves only word of it, which names no holder.
+        out = {"now": now, "holder": lease if lease is not None and "runId" in lease else None, "live": live}
         if op == "acquire":
             if live and not mine:
                 out["ok"] = False
             else:
                 out["ok"] = True
-                if lease is not None and not live and not mine:
+                if lease is not None and not live and not mine and lease.get("runId"):
                     # The holder stopped renewing: it died or lost the network. Its jobs must not share the device.
                     out["tookOver"] = lease
                     out["killed"] = kill_jobs(os.path.join(lease.get("workdirRoot") or "/nonexistent", lease.get("runId") or "-"))
@@ -119,14 +120,22 @@ def main(argv):
                 out["lease"] = new
                 out["swept"] = sweep(arg["holder"].get("workdirRoot"), arg["holder"].get("runId"))
         elif op == "renew":
-            out["ok"] = mine
-            if mine:
-                lease["expiresAt"] = now + arg["ttlS"]
-                save(path, lease)
+            # A lease that vanished (the device rebooted and its /tmp went with it) or expired
+            # while no one else took it is taken again: the holder never stopped holding it.
+            broken = lease is not None and lease.get("brokenId") == arg.get("id")
+            out["ok"] = mine or (not live and not broken)
+            if out["ok"]:
+                renewed = dict(lease) if mine else dict(arg["holder"], id=arg["id"], acquiredAt=now)
+                renewed["expiresAt"] = now + arg["ttlS"]
+                save(path, renewed)
+                out["retaken"] = not mine
         elif op == "release":
             out["ok"] = lease is not None and (mine or arg.get("force", False))
-            if out["ok"]:
+            if out["ok"] and mine:
                 os.remove(path)
+            elif out["ok"]:
+                # Broken by force: leave word, so its holder learns it lost the lease instead of taking it again.
+                save(path, {"id": "broken", "brokenId": lease.get("id"), "expiresAt": 0})
         elif op == "show":
             out["ok"] = True
         else:

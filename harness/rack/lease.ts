@@ -47,6 +47,7 @@ interface LeaseReply {
   holder: LeaseRecord | null;
   lease?: LeaseRecord;
   tookOver?: LeaseRecord;
+  retaken?: boolean;
   killed?: { job: string; pid: number; group: boolean }[];
   swept?: string[];
   error?: string;
@@ -174,10 +175,18 @@ export class Lease {
     this.timer.unref();
   }
 
+  /** Renew now rather than at the next tick: after the device was power-cycled, say. */
+  async renewNow(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    await this.renew();
+  }
+
   private async renew(): Promise<void> {
     if (this.released) return;
     try {
-      const reply = await this.site.run('renew', { id: this.record.id, ttlS: this.ttlMs / 1000 }, AbortSignal.timeout(this.ttlMs / 3));
+      const { id, acquiredAt: _a, expiresAt: _e, ...holder } = this.record;
+      const reply = await this.site.run('renew', { id, holder, ttlS: this.ttlMs / 1000 }, AbortSignal.timeout(this.ttlMs / 3));
+      if (reply.retaken) this.log(`${this.device}: lease taken again (the device had lost it, e.g. by a reboot)`);
       if (!reply.ok) {
         const by = reply.holder ? describeHolder(reply.holder, reply.now) : 'nobody (it was released by force)';
         this.log(`${this.device}: lease lost; now held by ${by}`);

@@ -100,7 +100,8 @@ function waitText(r: ResultRecord): string {
 
 /** One record as an Allure result, plus the attachment files it refers to. */
 export function toAllure(r: ResultRecord): { result: AllureResult; files: PendingFile[] } {
-  const uuid = uuidFrom(`${r.runId}/${r.jobId}`);
+  // One result per attempt: a retried job's first attempt stays, as Allure's retry of the same test.
+  const uuid = uuidFrom(`${r.runId}/${r.jobId}${r.attempt.n > 1 ? `#${r.attempt.n}` : ''}`);
   const status = testStatus(r);
   const files: PendingFile[] = [];
   const attachments: Attachment[] = [];

@@ -5,6 +5,8 @@
  */
 import { stat, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
+import type { ResultRecord } from '../results/record.ts';
+import { finalAttempts } from '../results/attempts.ts';
 import { readResultsTolerant, readRunMeta, type ResultsFormatError } from '../results/read.ts';
 import { writeAllureResults, executorFor } from './allure.ts';
 import { allureGenerate, carryHistory, findPreviousReport, trendLength } from './allure-generate.ts';
@@ -54,6 +56,8 @@ export interface ReportSummary {
 }
 
 export interface LoadedInput extends ReportInput {
+  /** Every attempt, retries' first tries included (Allure shows them as retries); `records` holds the last of each job. */
+  attempts: ResultRecord[];
   unreadable: UnreadableLine[];
   /** The same lines as errors naming the file as given, for warnings on a terminal. */
   bad: ResultsFormatError[];
@@ -69,12 +73,13 @@ export function loadReportInput(runDir: string, baseline?: string, thresholds: T
   const own = readResultsTolerant(runDir);
   const meta = readRunMeta(runDir);
   const base = baseline ? readResultsTolerant(baseline) : null;
-  const diff = base ? diffRuns(own.records, base.records, thresholds) : null;
+  const records = finalAttempts(own.records);
+  const diff = base ? diffRuns(records, finalAttempts(base.records), thresholds) : null;
   // The page lives in the run dir: name a file by its run, never by where this machine keeps it.
   const shown = (dir: string, errors: ResultsFormatError[]) =>
     errors.map((e) => ({ file: `${basename(resolve(dir))}/results.jsonl`, line: e.line, why: e.field ? `${e.field}: ${e.problem}` : e.problem }));
   const unreadable = [...shown(runDir, own.bad), ...(base && baseline ? shown(baseline, base.bad) : [])];
-  return { meta, records: own.records, diff, unreadable, bad: [...own.bad, ...(base?.bad ?? [])] };
+  return { meta, records, attempts: own.records, diff, unreadable, bad: [...own.bad, ...(base?.bad ?? [])] };
 }
 
 /** One warning per unreadable line: "<file>:<line>: <why>; left out of the reports". */
@@ -114,7 +119,7 @@ export async function writeReports(runDir: string, options: ReportOptions = {}):
     const previous =
       options.previousReport ?? (options.baseline ? join(resolve(options.baseline), 'allure-report') : ((await findPreviousReport(dir)) ?? undefined));
     const order = previous ? (await trendLength(previous)) + 1 : 1;
-    await writeAllureResults(results, input.meta, input.records, executorFor(env, input.meta.runId, order));
+    await writeAllureResults(results, input.meta, input.attempts, executorFor(env, input.meta.runId, order));
     paths.allureResults = results;
     if (previous && !(await carryHistory(previous, results))) {
       warnings.push(`no history in ${previous}; the Allure trend starts afresh`);

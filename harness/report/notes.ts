@@ -93,7 +93,15 @@ export function cellNotes(r: ResultRecord): string[] {
   if (r.agent.leftPids.length) notes.push(`${r.agent.leftPids.length} pid${r.agent.leftPids.length === 1 ? '' : 's'} left running`);
   if (r.logs.truncated || truncationTexts(r).length) notes.push('output truncated');
   if (!r.timing.trusted) notes.push('times not comparable: throttled');
+  const retry = retryText(r);
+  if (retry) notes.push(retry);
   return notes;
+}
+
+/** "attempt 2, after infra_error: lost the device…", or null on a first attempt. */
+export function retryText(r: ResultRecord): string | null {
+  const p = r.attempt.previous;
+  return p ? `attempt ${r.attempt.n}, after ${p.outcome}: ${p.reason}` : null;
 }
 
 /** "Times not comparable: under-voltage during the job (before 0x0, after 0x10001)", or null when they are. */

@@ -101,8 +101,10 @@ export function parseResultsTolerant(text: string, file = 'results.jsonl'): Resu
     }
     try {
       const record = validateRecord(value);
-      if (seen.has(record.jobId)) throw new FieldError('jobId', `duplicate job ${record.jobId}`);
-      seen.add(record.jobId);
+      // A job may have one record per attempt (a retry after its device recovered), never two of one attempt.
+      const key = `${record.jobId}#${record.attempt.n}`;
+      if (seen.has(key)) throw new FieldError('jobId', `duplicate job ${record.jobId}${record.attempt.n > 1 ? ` (attempt ${record.attempt.n})` : ''}`);
+      seen.add(key);
       records.push(record);
     } catch (err) {
       if (err instanceof FieldError) bad.push(new ResultsFormatError(file, i + 1, err.field, err.message));

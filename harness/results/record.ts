@@ -326,6 +326,18 @@ export const ThrottleSchema = z.object({
 });
 export interface Throttle extends z.output<typeof ThrottleSchema> {}
 
+/**
+ * Which attempt of its job a record is. A job that ended infra_error because
+ * its device stopped answering is tried once more after the device was
+ * recovered; both records are kept, and the second names the first.
+ */
+export const AttemptSchema = z.object({
+  n: z.number().int().min(1),
+  /** How the attempt before this one ended; null on a first attempt. */
+  previous: z.object({ outcome: OutcomeSchema, reason: z.string() }).nullable(),
+});
+export interface Attempt extends z.output<typeof AttemptSchema> {}
+
 /** A value a suite reported with `@@hil value <key> <json>`: JSON scalars only. */
 export const ValueSchema = z.union([z.string(), z.number(), z.boolean(), z.null()]);
 export type Value = z.output<typeof ValueSchema>;
@@ -361,6 +373,7 @@ export const ResultRecordSchema = z
     agent: AgentSessionSchema.default(() => ({ payloadPid: null, reattached: 0, leftPids: [] })),
     /** Null when the payload never started, or from an agent that did not read it. */
     throttle: ThrottleSchema.nullable().default(null),
+    attempt: AttemptSchema.default(() => ({ n: 1, previous: null })),
   })
   .superRefine((r, ctx) => {
     const want = `${r.suite}.${r.device.name}`;

@@ -6,7 +6,7 @@
  */
 import { runOnDevice, type AgentRun, type HarnessStage } from '../agent/client.ts';
 import { snapshotDevice, type Device } from '../inventory/device.ts';
-import { RECORD_SCHEMA, type ExpectationVerdict, type ResultRecord } from '../results/record.ts';
+import { RECORD_SCHEMA, type Attempt, type ExpectationVerdict, type ResultRecord } from '../results/record.ts';
 import type { Transport } from '../transport/transport.ts';
 import type { Admission, DeviceRefusal } from '../rack/admission.ts';
 import { timingTrust } from '../rack/throttle.ts';
@@ -23,8 +23,6 @@ export interface JobContext {
   judge(suiteName: string, record: ResultRecord): ExpectationVerdict | null;
   /** Lease, reach and health-check the device before its first job (decided once per device). */
   admit(device: Device, transport: Transport, signal: AbortSignal): Promise<Admission>;
-  /** A job of the device has ended, whatever its outcome (the last gives the device back). */
-  jobEnded(device: Device): Promise<void>;
   keep: boolean;
   sampleIntervalMs: number;
   observe: RunObserver;
@@ -33,7 +31,19 @@ export interface JobContext {
 /** Slack beyond the agent's own deadline before the controller gives up on a silent device. */
 const BACKSTOP_SLACK_MS = 30_000;
 
-export async function executeJob(job: Job<Suite>, runSignal: AbortSignal, ctx: JobContext): Promise<ResultRecord> {
+export interface JobResult {
+  record: ResultRecord;
+  /**
+   * The job ended in a way that leaves its device in doubt: the harness lost
+   * it, or it was OOM-killed or timed out. Whether the device still answers is
+   * checked (and a hung one recovered) before its next job.
+   */
+  deviceInDoubt: boolean;
+}
+
+const FIRST_ATTEMPT: Attempt = { n: 1, previous: null };
+
+export async function executeJob(job: Job<Suite>, runSignal: AbortSignal, ctx: JobContext, attempt: Attempt = FIRST_ATTEMPT): Promise<JobResult> {
   const { device, suite } = job;
   const queuedAt = new Date().toISOString();
   const started = Date.now();
@@ -65,7 +75,8 @@ export async function executeJob(job: Job<Suite>, runSignal: AbortSignal, ctx: J
       transport,
       {
         runId: ctx.runId,
-        jobId: job.id,
+        // A retry gets a workdir of its own: the first attempt's may still hold its dead run.
+        jobId: attempt.n === 1 ? job.id : `${job.id}.attempt-${attempt.n}`,
         payloadDir: suite.dir,
         entry: [suite.main],
         probe: { code: probeScript(suite.probe) },
@@ -89,7 +100,6 @@ export async function executeJob(job: Job<Suite>, runSignal: AbortSignal, ctx: J
   } catch (err) {
     ending = err instanceof Refused ? { kind: 'device_refused', refusal: err.refusal } : { kind: 'harness_failure', stage, detail: err instanceof Error ? err.message : String(err) };
   }
-  await ctx.jobEnded(device);
   const ended = Date.now();
   const decided = decideOutcome({
     ending,
@@ -133,11 +143,13 @@ export async function executeJob(job: Job<Suite>, runSignal: AbortSignal, ctx: J
     },
     agent: { payloadPid: run?.pid ?? null, reattached: run?.reattached ?? 0, leftPids: run?.left ?? [] },
     throttle: run?.throttle ?? null,
+    attempt,
   };
   record.expectation = ctx.judge(suite.name, record);
   ctx.observe({ kind: 'job-end', device: device.name, jobId: job.id, outcome: record.outcome, reason: record.reason, wallMs: record.timing.wallMs, peakRssKb: record.memory.peakRssKb });
   ctx.observe({ kind: 'device', device: device.name, state: 'idle' });
-  return record;
+  const inDoubt = (ending.kind === 'harness_failure' && !runSignal.aborted) || record.outcome === 'oom_killed' || record.outcome === 'timeout';
+  return { record, deviceInDoubt: inDoubt };
 }
 
 /** The device was refused before this job could start. */

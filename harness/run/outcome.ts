@@ -132,6 +132,7 @@ const REFUSALS: Record<DeviceRefusal['why'], string> = {
   lease: 'not run: another controller holds the device',
   unreachable: 'not run: the device could not be reached',
   health: 'not run: the device failed the health gate',
+  down: 'not run: the device went down earlier in this run',
 };
 
 function seconds(ms: number | null): string {
