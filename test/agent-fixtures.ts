@@ -50,6 +50,10 @@ export interface RunOpts {
   signal?: AbortSignal;
   python?: string;
   onEvent?: (e: AgentEvent) => void;
+  /** The device's workdir root (default: a fresh one per run), e.g. one that two runs share. */
+  workdirRoot?: string;
+  /** The run the job belongs to (default: one per test process). */
+  runId?: string;
 }
 
 /** An agent run with the outcome the controller decides for it. */
@@ -67,13 +71,13 @@ export async function runPlanted(transport: Transport, main: string, opts: RunOp
     const run = await runOnDevice(
       transport,
       {
-        runId: `run-${process.pid}`,
+        runId: opts.runId ?? `run-${process.pid}`,
         jobId: `job-${++counter}`,
         payloadDir: p.payloadDir,
         entry: ['main.py'],
         ...(opts.probe ? { probe: opts.probe } : {}),
         python: opts.python ?? PYTHON,
-        workdirRoot: p.workdirRoot,
+        workdirRoot: opts.workdirRoot ?? p.workdirRoot,
         deadlineMs,
         intervalMs: opts.intervalMs ?? 50,
         keep: opts.keep ?? false,

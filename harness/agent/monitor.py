@@ -181,6 +181,25 @@ def scan_proc():
                 yield int(name), f
 
 
+def foreign_agents(own_wd):
+    """Other controllers' pi-hil jobs alive on this device ({pid, workdir} of their agents): a second
+    controller's payload shares this one's memory, and the controller records that as evidence.
+    Job workdirs are <root>/<run>/<job>: a foreign job uses the same root under another run (jobs of
+    one run are on other devices by construction, however many share a host)."""
+    own_run = os.path.dirname(own_wd)
+    root = os.path.dirname(own_run)
+    found = {}
+    for pid, _ in scan_proc():
+        argv = (read_bytes("/proc/%d/cmdline" % pid) or b"").split(b"\0")
+        if not any(a.endswith(b".hil-monitor.py") for a in argv) or b"start" not in argv or b"--workdir" not in argv:
+            continue
+        i = argv.index(b"--workdir") + 1
+        wd = os.path.abspath(argv[i].decode("utf-8", "replace")) if i < len(argv) else ""
+        if os.path.dirname(os.path.dirname(wd)) == root and os.path.dirname(wd) != own_run and wd not in found:
+            found[wd] = pid
+    return [{"pid": pid, "workdir": wd} for wd, pid in sorted(found.items())]
+
+
 def alive(pid):
     f = proc_stat(pid)
     return bool(f) and f[0] not in (b"Z", b"X")
@@ -1186,6 +1205,7 @@ class Job(object):
         self.probe = None
         self.runner = None
         self.throttle_before = None
+        self.foreign = []
 
     def run(self):
         a = self.a
@@ -1206,6 +1226,7 @@ class Job(object):
             return self.end(killed_by="controller")
         # Before and after the payload: a throttled Pi runs slower, and its times are then not comparable.
         self.throttle_before = throttle_reading()
+        self.foreign = foreign_agents(self.wd)
         self.runner = PayloadRunner(self.st, self.log, self.unavailable, self.values, self.interval, deadline)
         self.runner.run(a.argv, self.wd)
         return self.end()
@@ -1215,6 +1236,9 @@ class Job(object):
         if self.throttle_before is not None and ev.get("started"):
             (before, why), (after, _) = self.throttle_before, throttle_reading()
             ev["throttle"] = {"before": before, "after": after, "unavailable": why}
+        if ev.get("started"):
+            seen = {f["workdir"]: f for f in self.foreign + foreign_agents(self.wd)}
+            ev["foreign"] = [seen[wd] for wd in sorted(seen)]
         self.log.emit(ev)
 
     def fail(self, err):

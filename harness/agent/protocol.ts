@@ -196,6 +196,8 @@ export const EndEventSchema = z.object({
   output: orNull(OutputBytesSchema),
   /** The throttle state before and after the payload; null when it never started (or the agent predates it). */
   throttle: orNull(ThrottleSchema),
+  /** Other pi-hil jobs found alive on the device while this one ran (by their agents): they shared its memory. */
+  foreign: z.array(z.object({ pid: z.number(), workdir: z.string() })).default([]),
 });
 export interface EndEvent extends z.output<typeof EndEventSchema> {}
 

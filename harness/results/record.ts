@@ -51,6 +51,7 @@ export const EVIDENCE_SOURCES = [
   'probe',
   'console',
   'transport',
+  'foreign_job',
 ] as const;
 export const EvidenceSourceSchema = z.enum(EVIDENCE_SOURCES);
 export type EvidenceSource = z.output<typeof EvidenceSourceSchema>;

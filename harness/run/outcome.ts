@@ -16,7 +16,8 @@ import type { EndEvent } from '../agent/protocol.ts';
 export type EndFacts = Pick<
   EndEvent,
   'probe' | 'agentError' | 'code' | 'signal' | 'killedBy' | 'killedAtMs' | 'stderrTail' | 'oom' | 'pressure'
->;
+> &
+  Partial<Pick<EndEvent, 'foreign'>>;
 
 /** Who stopped the job from the controller's side: its deadline backstop, or an interrupt (Ctrl-C, SIGTERM). */
 export interface ControllerAbort {
@@ -153,6 +154,14 @@ export function decideOutcome(input: OutcomeInput): OutcomeDecision {
     d.evidence.push({
       source: 'transport',
       detail: `the SSH stream was lost ${input.reattached} time(s); the controller re-attached and collected the whole run`,
+    });
+  }
+  const foreign = input.ending.kind === 'agent_end' ? (input.ending.end.foreign ?? []) : [];
+  if (foreign.length > 0) {
+    // Not a decision of its own: the outcome stands, but its memory figures were shared with another job.
+    d.evidence.push({
+      source: 'foreign_job',
+      detail: `another pi-hil job ran on the device at the same time (agent pid ${foreign.map((f) => `${f.pid} in ${f.workdir}`).join(', ')}): memory figures are shared`,
     });
   }
   return d;
