@@ -135,3 +135,22 @@ t.test('the probe finds modules without importing them', async (t) => {
   mkdirSync(join(dir, 'empty'));
   t.equal(run([], []).stdout.trim(), 'no requirements');
 });
+
+t.test('needs: what a device must have free, checked at the line and column of the mistake', async (t) => {
+  const folder = join(t.testdir({ 'needy-suite': { 'main.py': '' } }), 'needy-suite');
+  const head = 'description: x\ntimeout: 10s\nprobe: {}\nexpectations: []\n';
+  const d = diagnosticsOf(t, `${head}needs: {ram_mb: -5, disc_mb: 10}\n`, folder);
+  const ram = d.find((x) => x.line === 5 && /out of range/.test(x.message));
+  t.ok(ram, JSON.stringify(d));
+  t.equal(ram?.col, 17);
+  t.equal(ram?.value, '-5');
+  t.equal(ram?.allowed, 'an integer from 0 to 1048576');
+  const typo = d.find((x) => /unknown key `disc_mb`/.test(x.message));
+  t.equal(typo?.hint, 'did you mean `disk_mb`?');
+  t.equal(typo?.col, 21);
+  const ok: Diagnostic[] = [];
+  const suite = parseSuiteText(`${head}needs: {ram_mb: 256}\n`, folder, ok);
+  t.same(ok, []);
+  t.same(suite?.needs, { ramMb: 256, diskMb: 16 }, 'what is not given keeps its default');
+  t.same(parseSuiteText(head, folder, [])?.needs, { ramMb: 32, diskMb: 16 }, 'no needs: the defaults');
+});
