@@ -15,7 +15,15 @@ t.setTimeout(600_000);
 
 t.test('a device that dies mid-job is power-cycled, its job retried once, both attempts stored', async (t) => {
   const rack = await startLocalSshd({ dir: t.testdir(), count: 2, defaults: { timeouts: { connect: '3s', boot: '30s' } } });
-  t.teardown(() => rack.stop());
+  // The power script's sshd runs outside the rack's bookkeeping: end it by its pidfile too.
+  t.teardown(() => {
+    rack.stop();
+    try {
+      process.kill(Number(readFileSync(join(rack.dir, 'sshd-1', 'sshd.pid'), 'utf8')), 'SIGKILL');
+    } catch {
+      // never started, or gone
+    }
+  });
   // The rack's "power" for sshd-1: off kills its sshd by pidfile, on starts it again from its own config.
   const script = join(rack.dir, 'power.sh');
   const log = join(rack.dir, 'power.log');
