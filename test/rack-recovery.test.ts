@@ -9,6 +9,7 @@ import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { startLocalSshd } from '../scripts/lib/local-sshd.ts';
+import { commandLine } from '../scripts/lib/proc.ts';
 import { onlyRunDir, readRecords, startHil, TEST_SUITES, waitFor } from './helpers/hil.ts';
 
 t.setTimeout(600_000);
@@ -19,7 +20,9 @@ t.test('a device that dies mid-job is power-cycled, its job retried once, both a
   t.teardown(() => {
     rack.stop();
     try {
-      process.kill(Number(readFileSync(join(rack.dir, 'sshd-1', 'sshd.pid'), 'utf8')), 'SIGKILL');
+      const pid = Number(readFileSync(join(rack.dir, 'sshd-1', 'sshd.pid'), 'utf8'));
+      // Only while that pid is still this device's sshd: a stale pidfile may name someone else by now.
+      if (commandLine(pid)?.includes(join(rack.dir, 'sshd-1', 'sshd_config'))) process.kill(pid, 'SIGKILL');
     } catch {
       // never started, or gone
     }
