@@ -63,7 +63,7 @@ t.test('the comparison page renders from file:// without network or errors', asy
   t.equal(unlabelled, 0, 'every chart has a <title> and a <desc>');
 
   // Claims and diff.
-  t.same(await page.locator('#claims .verdict').allInnerTexts(), ['SUPPORTED', 'MIXED', 'MIXED']);
+  t.same(await page.locator('#claims .standing').allInnerTexts(), ['SUPPORTED', 'MIXED', 'MIXED']);
   t.notMatch(await page.locator('#claims .ev').allInnerTexts(), /ended unsupported/, 'jobs without their runtime are no evidence');
 
   // The agent session: in the cell, and in full under the job's timeline.

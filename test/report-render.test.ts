@@ -21,7 +21,7 @@ import { renderJunit, xmlEscape } from '../harness/report/junit.ts';
 import { renderMarkdown } from '../harness/report/markdown.ts';
 import { peakBarsSvg, timelineSvg } from '../harness/report/svg.ts';
 import { renderTap } from '../harness/report/tap.ts';
-import { notInstalled, statusMessage, testStatus } from '../harness/report/verdict.ts';
+import { notInstalled, statusMessage, testStatus } from '../harness/report/test-status.ts';
 import { device as fixtureDevice, makeMeta, makeRecord } from './fixtures/records.ts';
 import { baselineNightly, nightly } from './fixtures/runs.ts';
 
@@ -263,28 +263,28 @@ t.test('diff against the baseline', async (t) => {
 
 t.test("the article's claims, weighed", async (t) => {
   const [train32, lite32, recommend64] = assessClaims(run.records);
-  t.equal(train32?.verdict, 'supported');
+  t.equal(train32?.standing, 'supported');
   // Two 32-bit devices have no TensorFlow to try: only pi4b-2g-armhf's MemoryError speaks to the claim.
   t.equal(train32?.for.length, 1);
   t.match(train32?.for, [/^keras-train ended memory_error on pi4b-2g-armhf \(2 GB, 32-bit\)/]);
-  t.equal(lite32?.verdict, 'mixed');
+  t.equal(lite32?.standing, 'mixed');
   t.match(lite32?.for, [/^tflite-inference passed on zero2w-512-armhf \(512 MB, 32-bit\) at 61\.5 MB$/, /^tflite-inference passed on pi3b-1g-armhf /]);
   t.match(lite32?.against, [/crashed on pi4b-2g-armhf/]);
-  t.equal(recommend64?.verdict, 'mixed');
+  t.equal(recommend64?.standing, 'mixed');
   t.match(recommend64?.for, [/keras-train passed on 2 of 3 64-bit devices and 0 of 1 32-bit devices/]);
   t.match(recommend64?.against, [/device-listing passed on 1 of 2 64-bit devices and 1 of 1 32-bit devices/, /tflite-inference passed on 1 of 2 64-bit devices and 2 of 3 32-bit devices/]);
-  t.same(assessClaims([]).map((c) => c.verdict), ['untested', 'untested', 'untested']);
+  t.same(assessClaims([]).map((c) => c.standing), ['untested', 'untested', 'untested']);
 });
 
 t.test('a probe-unsupported cell is not counted as evidence by any claim', async (t) => {
   const untried = run.records.filter(notInstalled);
   t.same(untried.map((r) => r.jobId).sort(), ['device-listing.pi3b-1g-armhf', 'device-listing.zero2w-512-armhf', 'keras-train.pi3b-1g-armhf', 'keras-train.zero2w-512-armhf']);
-  const weigh = (records: ResultRecord[]) => assessClaims(records).map((c) => ({ id: c.id, verdict: c.verdict, for: c.for, against: c.against }));
+  const weigh = (records: ResultRecord[]) => assessClaims(records).map((c) => ({ id: c.id, standing: c.standing, for: c.for, against: c.against }));
   t.same(weigh(run.records), weigh(run.records.filter((r) => !notInstalled(r))), 'the claims are the same with or without them');
   // Alone they leave every claim untested, said in words on the page and in Markdown.
-  t.same(weigh(untried).map((c) => c.verdict), ['untested', 'untested', 'untested']);
+  t.same(weigh(untried).map((c) => c.standing), ['untested', 'untested', 'untested']);
   const page = renderCompareHtml({ meta: run.meta, records: untried, diff: null });
-  t.equal(page.match(/<span class="verdict verdict-untested">not tested in this run<\/span>/g)?.length, 3);
+  t.equal(page.match(/<span class="standing standing-untested">not tested in this run<\/span>/g)?.length, 3);
   t.equal(renderMarkdown({ meta: run.meta, records: untried, diff: null }).match(/^### ⚪ .*: not tested in this run$/gm)?.length, 3);
   // The probe makes the difference: a tried job that ended unsupported is evidence.
   const tried = untried.map((r) => ({ ...r, probe: { ok: true, message: 'requirements met' } }));

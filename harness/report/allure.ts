@@ -13,7 +13,7 @@ import type { RunMeta } from '../results/run-meta.ts';
 import { formatBytes, formatMb, formatMs, formatRam } from './format.ts';
 import { bootText, leftPidsText, peakView, reattachText, sessionText, truncationTexts, untrustedTimeText } from './notes.ts';
 import { timelineSvg } from './svg.ts';
-import { bitness, notInstalled, statusMessage, testStatus, type TestStatus } from './verdict.ts';
+import { bitness, notInstalled, statusMessage, testStatus, type TestStatus } from './test-status.ts';
 
 /** Allure drops attachments whose file name is not this (silently). */
 export const SAFE_SOURCE = /^[a-zA-Z0-9._-]{1,100}$/;

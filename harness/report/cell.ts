@@ -1,6 +1,6 @@
 /** What a matrix cell says about one job, shared by the HTML page and its Markdown twin. */
 import type { ResultRecord } from '../results/record.ts';
-import { notInstalled, testStatus } from './verdict.ts';
+import { notInstalled, testStatus } from './test-status.ts';
 
 export interface VerdictLabel {
   key: 'expected' | 'unexpected' | 'infra' | 'skipped' | 'notinstalled' | 'none';

@@ -8,12 +8,12 @@
 import type { Outcome, ResultRecord } from '../results/record.ts';
 import { formatMb, formatRam } from './format.ts';
 import { ARTICLE_SUITES } from './order.ts';
-import { bitness, notInstalled } from './verdict.ts';
+import { bitness, notInstalled } from './test-status.ts';
 
-export type ClaimVerdict = 'supported' | 'contradicted' | 'mixed' | 'untested';
+export type ClaimStanding = 'supported' | 'contradicted' | 'mixed' | 'untested';
 
-/** How each verdict reads on the page and in Markdown. */
-export const CLAIM_VERDICT_TEXT: Record<ClaimVerdict, string> = {
+/** How each standing reads on the page and in Markdown. */
+export const CLAIM_STANDING_TEXT: Record<ClaimStanding, string> = {
   supported: 'supported',
   contradicted: 'contradicted',
   mixed: 'mixed',
@@ -25,7 +25,7 @@ export interface ClaimAssessment {
   title: string;
   /** The article's own words. */
   quote: string;
-  verdict: ClaimVerdict;
+  standing: ClaimStanding;
   summary: string;
   for: string[];
   against: string[];
@@ -87,7 +87,7 @@ function where(r: ResultRecord): string {
   return `${r.device.name} (${formatRam(r.device.ramMb)}, ${bitness(r)})`;
 }
 
-function verdictOf(forList: string[], against: string[]): ClaimVerdict {
+function standingOf(forList: string[], against: string[]): ClaimStanding {
   if (forList.length && against.length) return 'mixed';
   if (forList.length) return 'supported';
   if (against.length) return 'contradicted';
@@ -151,7 +151,7 @@ export function assessClaims(records: ResultRecord[]): ClaimAssessment[] {
       id: 'train32',
       title: 'Training on 32-bit Raspbian with about 1 GB fails',
       quote: 'Even this, however, will likely fail on a 32-bit Raspbian system due to the memory limitations.',
-      verdict: verdictOf(t1for, t1against),
+      standing: standingOf(t1for, t1against),
       summary: `keras-train passed on ${ofTotal(find(s32, 'keras-train'))} 32-bit devices.${note}`,
       for: t1for,
       against: t1against,
@@ -160,7 +160,7 @@ export function assessClaims(records: ResultRecord[]): ClaimAssessment[] {
       id: 'lite32',
       title: 'TensorFlow Lite is more viable on 32-bit',
       quote: 'TensorFlow Lite presents a more viable option for 32-bit platforms.',
-      verdict: verdictOf(t2for, t2against),
+      standing: standingOf(t2for, t2against),
       summary: `On 32-bit, tflite-inference passed on ${ofTotal(find(s32, 'tflite-inference'))} devices; keras-train on ${ofTotal(find(s32, 'keras-train'))}.${note}`,
       for: t2for,
       against: t2against,
@@ -169,7 +169,7 @@ export function assessClaims(records: ResultRecord[]): ClaimAssessment[] {
       id: 'recommend64',
       title: 'A 64-bit system is strongly recommended',
       quote: 'A 64-bit system is strongly recommended for any serious TensorFlow development and deployment.',
-      verdict: verdictOf(t3for, t3against),
+      standing: standingOf(t3for, t3against),
       summary: `Passed on 64-bit: ${ARTICLE_SUITES.map((s) => `${s} ${ofTotal(find(s64, s))}`).join(', ')}. On 32-bit: ${ARTICLE_SUITES.map((s) => `${s} ${ofTotal(find(s32, s))}`).join(', ')}.${note}`,
       for: t3for,
       against: t3against,

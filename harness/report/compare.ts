@@ -4,7 +4,7 @@
  */
 import type { ResultRecord } from '../results/record.ts';
 import type { RunMeta } from '../results/run-meta.ts';
-import { CLAIM_VERDICT_TEXT, answer, assessClaims, bitsSummary, expectationTallies, type ClaimAssessment, type SuiteTally } from './claims.ts';
+import { CLAIM_STANDING_TEXT, answer, assessClaims, bitsSummary, expectationTallies, type ClaimAssessment, type SuiteTally } from './claims.ts';
 import { jobAnchor, verdictLabel } from './cell.ts';
 import type { RunDiff } from './diff.ts';
 import { escapeHtml as esc, formatDelta, formatMb, formatMs, formatRam } from './format.ts';
@@ -12,7 +12,7 @@ import { PEAK_NOTE, bootText, bootsByDevice, cellNotes, peakText, sessionText, t
 import { cellOf, deviceOrder, suiteOrder, type DeviceRow } from './order.ts';
 import { OUTCOME_COLORS } from './palette.ts';
 import { peakBarsSvg, timelineSvg } from './svg.ts';
-import { testStatus } from './verdict.ts';
+import { testStatus } from './test-status.ts';
 
 /** A line of a results file that could not be read; the reports were built without it. */
 export interface UnreadableLine {
@@ -89,9 +89,9 @@ td.empty{color:#9aa3ae}
 .claims{display:grid;gap:16px}
 .claim header{display:flex;justify-content:space-between;gap:12px;align-items:baseline;flex-wrap:wrap}
 .claim blockquote{margin:6px 0 10px;padding-left:12px;border-left:3px solid var(--line);color:var(--muted);font-style:italic}
-.verdict{font-size:12px;font-weight:700;text-transform:uppercase;letter-spacing:.05em;border-radius:999px;padding:2px 10px;border:1px solid}
-.verdict-supported{color:#1f6f43;background:#e3f3e8}.verdict-contradicted{color:#a1261d;background:#fbe6e4}
-.verdict-mixed{color:#8a5a00;background:#fbf0d2}.verdict-untested{color:#57534e;background:#efedea}
+.standing{font-size:12px;font-weight:700;text-transform:uppercase;letter-spacing:.05em;border-radius:999px;padding:2px 10px;border:1px solid}
+.standing-supported{color:#1f6f43;background:#e3f3e8}.standing-contradicted{color:#a1261d;background:#fbe6e4}
+.standing-mixed{color:#8a5a00;background:#fbf0d2}.standing-untested{color:#57534e;background:#efedea}
 .untried{color:var(--muted);font-size:12.5px;font-style:italic}
 .ev{display:grid;grid-template-columns:1fr 1fr;gap:16px}
 @media (max-width:760px){.ev{grid-template-columns:1fr}}
@@ -204,7 +204,7 @@ function matrix(records: ResultRecord[]): string {
 
 function claimCard(c: ClaimAssessment): string {
   const list = (items: string[], none: string) => (items.length ? `<ul>${items.map((i) => `<li>${esc(i)}</li>`).join('')}</ul>` : `<p class="none">${none}</p>`);
-  return `<article class="card claim" aria-labelledby="claim-${c.id}"><header><h3 id="claim-${c.id}">${esc(c.title)}</h3><span class="verdict verdict-${c.verdict}">${esc(CLAIM_VERDICT_TEXT[c.verdict])}</span></header>
+  return `<article class="card claim" aria-labelledby="claim-${c.id}"><header><h3 id="claim-${c.id}">${esc(c.title)}</h3><span class="standing standing-${c.standing}">${esc(CLAIM_STANDING_TEXT[c.standing])}</span></header>
 <blockquote>${esc(c.quote)}</blockquote><p>${esc(c.summary)}</p>
 <div class="ev"><div><h4>Evidence for</h4>${list(c.for, 'None in this run.')}</div><div><h4>Evidence against</h4>${list(c.against, 'None in this run.')}</div></div></article>`;
 }

@@ -14,7 +14,7 @@ import { renderCompareHtml, type ReportInput, type UnreadableLine } from './comp
 import { DEFAULT_THRESHOLDS, diffRuns, type RunDiff, type Thresholds } from './diff.ts';
 import { renderJunit } from './junit.ts';
 import { renderMarkdown } from './markdown.ts';
-import { testStatus, type TestStatus } from './verdict.ts';
+import { testStatus, type TestStatus } from './test-status.ts';
 
 export { renderTap } from './tap.ts';
 export { renderMarkdown } from './markdown.ts';

@@ -5,7 +5,7 @@
 import type { ResultRecord } from '../results/record.ts';
 import { formatMb } from './format.ts';
 import { suiteOrder } from './order.ts';
-import { skipReason, statusMessage, testStatus } from './verdict.ts';
+import { skipReason, statusMessage, testStatus } from './test-status.ts';
 
 /** Escape for XML text and attributes, dropping characters XML 1.0 cannot carry at all. */
 export function xmlEscape(text: string): string {

@@ -3,14 +3,14 @@
  * and terminals (`hil report --format md`). Same facts, no charts.
  */
 import type { ResultRecord } from '../results/record.ts';
-import { CLAIM_VERDICT_TEXT, answer, assessClaims, bitsSummary } from './claims.ts';
+import { CLAIM_STANDING_TEXT, answer, assessClaims, bitsSummary } from './claims.ts';
 import { verdictLabel } from './cell.ts';
 import type { ReportInput } from './compare.ts';
 import { escapeMdCell as cell, formatDelta, formatMb, formatMs, formatRam } from './format.ts';
 import { PEAK_NOTE, bootText, bootsByDevice, cellNotes, peakView, sessionText, truncationTexts } from './notes.ts';
 import { cellOf, deviceOrder, suiteOrder } from './order.ts';
 
-const VERDICT_MARK = { supported: '🟢', contradicted: '🔴', mixed: '🟡', untested: '⚪' } as const;
+const STANDING_MARK = { supported: '🟢', contradicted: '🔴', mixed: '🟡', untested: '⚪' } as const;
 
 function row(cells: string[]): string {
   return `| ${cells.join(' | ')} |`;
@@ -81,7 +81,7 @@ export function renderMarkdown(input: ReportInput): string {
 
   out.push("## The article's claims", '');
   for (const c of assessClaims(records)) {
-    out.push(`### ${VERDICT_MARK[c.verdict]} ${c.title}: ${CLAIM_VERDICT_TEXT[c.verdict]}`, '', `> ${c.quote}`, '', c.summary, '');
+    out.push(`### ${STANDING_MARK[c.standing]} ${c.title}: ${CLAIM_STANDING_TEXT[c.standing]}`, '', `> ${c.quote}`, '', c.summary, '');
     out.push('Evidence for:', ...(c.for.length ? c.for.map((e) => `- ${e}`) : ['- none in this run']), '');
     out.push('Evidence against:', ...(c.against.length ? c.against.map((e) => `- ${e}`) : ['- none in this run']), '');
   }

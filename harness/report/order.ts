@@ -1,6 +1,6 @@
 /** The order devices and suites appear in every report: 32-bit first, small RAM first, the article's examples first. */
 import type { ResultRecord } from '../results/record.ts';
-import { bitness } from './verdict.ts';
+import { bitness } from './test-status.ts';
 
 /** The article's three examples, in its order; calibration suites follow. */
 export const ARTICLE_SUITES = ['keras-train', 'device-listing', 'tflite-inference'] as const;

@@ -5,7 +5,7 @@
  */
 import { stringify } from 'yaml';
 import type { ResultRecord } from '../results/record.ts';
-import { skipReason, testStatus } from './verdict.ts';
+import { skipReason, testStatus } from './test-status.ts';
 
 /** TAP descriptions end at '#' (directive) and at a newline; escape the one, flatten the other. */
 function description(text: string): string {

@@ -262,8 +262,6 @@ export const ExpectationCheckSchema = z.object({
   verdict: VerdictSchema,
 });
 export interface ExpectationCheck extends z.output<typeof ExpectationCheckSchema> {}
-/** @deprecated The old name of {@link ExpectationCheck}: "verdict" names only its met/unmet/infra field. */
-export type ExpectationVerdict = ExpectationCheck;
 
 /** How much of one output stream the payload wrote, and how much of it the record keeps. */
 export const StreamBytesSchema = z.object({

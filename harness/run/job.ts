@@ -6,7 +6,7 @@
  */
 import { runOnDevice, type AgentRun, type HarnessStage } from '../agent/client.ts';
 import { snapshotDevice, type Device } from '../inventory/device.ts';
-import { RECORD_SCHEMA, type Attempt, type ExpectationVerdict, type ResultRecord } from '../results/record.ts';
+import { RECORD_SCHEMA, type Attempt, type ExpectationCheck, type ResultRecord } from '../results/record.ts';
 import type { Transport } from '../transport/transport.ts';
 import type { Admission, DeviceRefusal } from '../rack/admission.ts';
 import { timingTrust } from '../rack/throttle.ts';
@@ -20,7 +20,7 @@ export interface JobContext {
   runId: string;
   /** The device's one session, shared by its jobs (connected on first use). */
   transportFor(device: Device): Transport;
-  judge(suiteName: string, record: ResultRecord): ExpectationVerdict | null;
+  judge(suiteName: string, record: ResultRecord): ExpectationCheck | null;
   /** Lease, reach and health-check the device before its first job (decided once per device). */
   admit(device: Device, transport: Transport, signal: AbortSignal): Promise<Admission>;
   keep: boolean;

@@ -4,7 +4,7 @@
  * against the inventory's snapshot otherwise: an armhf userland on a 64-bit
  * Pi kernel must count as armhf, whatever the inventory said.
  */
-import { ARCHES, type Arch, type DeviceFacts, type ExpectationVerdict, type ResultRecord } from '../results/record.ts';
+import { ARCHES, type Arch, type DeviceFacts, type ExpectationCheck, type ResultRecord } from '../results/record.ts';
 import { describeCondition, inRange, satisfies } from './condition.ts';
 import type { DeviceClass, Expectation, Suite } from './suite.ts';
 
@@ -46,7 +46,7 @@ export function expectationFor(suite: Suite, subject: Pick<ResultRecord, 'device
 }
 
 export interface Judgement {
-  verdict: ExpectationVerdict;
+  verdict: ExpectationCheck;
   expectation: Expectation;
   /** Why the verdict is unmet, one line each; empty when met. */
   problems: string[];
@@ -79,6 +79,6 @@ export function judgeInDetail(suite: Suite, subject: JudgeSubject): Judgement | 
 }
 
 /** The verdict that goes into the result record, or null when no expectation covers the device. */
-export function judge(suite: Suite, subject: JudgeSubject): ExpectationVerdict | null {
+export function judge(suite: Suite, subject: JudgeSubject): ExpectationCheck | null {
   return judgeInDetail(suite, subject)?.verdict ?? null;
 }

@@ -1,5 +1,5 @@
 /**
- * How a result record becomes a test verdict. Allure, JUnit and TAP all map
+ * How a result record becomes a test status. Allure, JUnit and TAP all map
  * records through here so the three never disagree about what failed.
  */
 import type { ResultRecord } from '../results/record.ts';
