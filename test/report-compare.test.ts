@@ -11,7 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { writeReports } from '../harness/report/index.ts';
 import { launchChromium, watchErrors } from './helpers/browser.ts';
 import { copyRuns } from './helpers/runs.ts';
-import { device as fixtureDevice, makeMeta, makeRecord } from './fixtures/records.ts';
+import { cap128Record, makeMeta } from './fixtures/records.ts';
 import { runFiles } from './fixtures/runs.ts';
 
 t.setTimeout(120_000);
@@ -92,19 +92,7 @@ t.test('the comparison page renders from file:// without network or errors', asy
 
 t.test('a capped device whose three peaks differ, and a torn results file, as a reader sees them', async (t) => {
   const capRun = join(run, '..', 'cap-run');
-  const cap128 = makeRecord('cap-run', {
-    device: fixtureDevice('cap-128', 'local', 'local capped host (128 MB)', 128, 'amd64', 'x86_64', 'x86_64 host'),
-    suite: 'tflite-inference',
-    outcome: 'oom_killed',
-    reason: 'SIGKILL; cgroup memory.events oom_kill rose to 1',
-    peakMb: 383,
-    anonMb: 92,
-    cgroupMb: 127.6,
-    payloadMs: 8_000,
-    allowed: ['oom_killed', 'passed'],
-    startMin: 0,
-    exit: { code: null, signal: 'SIGKILL' },
-  });
+  const cap128 = cap128Record();
   const files = runFiles({ meta: makeMeta('cap-run', [cap128], '2026-11-23T02:00:00.000Z'), records: [cap128] });
   await mkdir(capRun, { recursive: true });
   await writeFile(join(capRun, 'run.json'), files['run.json']);

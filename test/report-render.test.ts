@@ -22,7 +22,7 @@ import { renderMarkdown } from '../harness/report/markdown.ts';
 import { peakBarsSvg, timelineSvg } from '../harness/report/svg.ts';
 import { renderTap } from '../harness/report/tap.ts';
 import { notInstalled, statusMessage, testStatus } from '../harness/report/test-status.ts';
-import { device as fixtureDevice, makeMeta, makeRecord } from './fixtures/records.ts';
+import { cap128Record, makeMeta } from './fixtures/records.ts';
 import { baselineNightly, nightly } from './fixtures/runs.ts';
 
 const run = nightly();
@@ -143,20 +143,7 @@ t.test('truncated output says so, with the bytes written and kept', async (t) =>
   t.match(html, /stdout truncated: 125 KB written, last 8\.0 KB kept/);
 });
 
-/** A 128 MB capped host: VmHWM counts file-backed pages, so RSS reads far above the cap the cgroup enforced. */
-const cap128 = makeRecord('cap-run', {
-  device: fixtureDevice('cap-128', 'local', 'local capped host (128 MB)', 128, 'amd64', 'x86_64', 'x86_64 host'),
-  suite: 'tflite-inference',
-  outcome: 'oom_killed',
-  reason: 'SIGKILL; cgroup memory.events oom_kill rose to 1',
-  peakMb: 383,
-  anonMb: 92,
-  cgroupMb: 127.6,
-  payloadMs: 8_000,
-  allowed: ['oom_killed', 'passed'],
-  startMin: 0,
-  exit: { code: null, signal: 'SIGKILL' },
-});
+const cap128 = cap128Record();
 
 t.test('peaks that differ by more than 10% are all shown, labelled', async (t) => {
   const step = toAllure(cap128).result.steps.find((st) => st.name.startsWith('peak memory'));
