@@ -184,7 +184,7 @@ export async function buildImage(arch: QemuArch, options: BuildOptions = {}): Pr
   if (process.getuid?.() !== 0) {
     throw new ImageError(
       `building the ${arch} image needs root (debootstrap, chroot and binfmt_misc); ` +
-        `run the build as root, e.g. \`sudo npx hil image build ${arch}\`, or \`sudo npx tsx scripts/build-images.ts\` for both arches`,
+        `run the build as root, e.g. \`sudo npx --no-install hil image build ${arch}\`, or \`sudo npx --no-install tsx scripts/build-images.ts\` for both arches`,
     );
   }
   await mkdir(imagesDir(), { recursive: true });

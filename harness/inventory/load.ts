@@ -12,14 +12,13 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { isMap, isScalar, isSeq, visit } from 'yaml';
-import { ARCHES, type Arch } from '../results/record.ts';
+import { ARCHES, TRANSPORT_KINDS, type Arch } from '../results/record.ts';
 import { ConfigError, didYouMean, PositionedYaml, type Diagnostic, type YamlPath } from '../config/diagnostics.ts';
 import { MappingReader } from '../config/reader.ts';
 import type { Device, HttpPowerKind, Inventory, PowerAdapterKind, PowerSpec, Timeouts, TransportKind } from './device.ts';
 import { WHEELHOUSE_VENV } from '../pi/profiles.ts';
 import { profileDefaults } from './profile-defaults.ts';
 
-const TRANSPORTS: readonly TransportKind[] = ['ssh', 'qemu', 'local'];
 const COMMON_KEYS = ['name', 'transport', 'model', 'ram_mb', 'arch', 'tags', 'workdir', 'python', 'timeouts'] as const;
 const SSH_KEYS = ['host', 'port', 'user', 'identity_file', 'agent', 'password_env', 'host_key', 'known_hosts', 'power'] as const;
 const QEMU_KEYS = ['profile', 'image', 'kernel', 'initrd', 'dtb', 'machine', 'cpu', 'append', 'wheelhouse', 'user'] as const;
@@ -130,7 +129,7 @@ type FieldReader = (rd: MappingReader, path: YamlPath) => unknown;
  * `defaults:` once and to read every device.
  */
 const FIELDS = {
-  transport: (rd, p) => rd.oneOf(p, TRANSPORTS),
+  transport: (rd, p) => rd.oneOf(p, TRANSPORT_KINDS),
   model: (rd, p) => rd.string(p),
   ram_mb: (rd, p) => rd.int(p, 128, 65536),
   arch: (rd, p) => rd.oneOf<Arch>(p, ARCHES),
@@ -195,7 +194,7 @@ function readDevice(r: MappingReader, index: number, file: string): Device | und
     (r.has(at(key)) ? FIELDS[key](r, at(key)) : r.has(['defaults', key]) ? FIELDS[key](quiet, ['defaults', key]) : undefined) as FieldValue<typeof key> | undefined;
 
   const name = r.string(at('name'), { required: true, pattern: NAME, allowed: 'lower-case letters, digits, ".", "_", "-" (max 63), starting with a letter or digit' });
-  const transport = r.has(at('transport')) || r.has(['defaults', 'transport']) ? pick('transport') : r.oneOf(at('transport'), TRANSPORTS, { required: true });
+  const transport = r.has(at('transport')) || r.has(['defaults', 'transport']) ? pick('transport') : r.oneOf(at('transport'), TRANSPORT_KINDS, { required: true });
   if (r.has(at('password'))) r.error(at('password'), LITERAL_PASSWORD, '(redacted)', PASSWORD_ALLOWED);
   if (transport === undefined) {
     r.checkKeys(['devices', index], ALL_DEVICE_KEYS, `device ${name ?? `#${index + 1}`}`, ['password']);

@@ -6,7 +6,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, isAbsolute } from 'node:path';
 import { isMap, isSeq } from 'yaml';
-import { ARCHES, OUTCOMES, type Arch, type Outcome } from '../results/record.ts';
+import { ARCHES, OUTCOMES, TRANSPORT_KINDS, type Arch, type Outcome } from '../results/record.ts';
 import type { SourcePosition, TransportKind } from '../inventory/device.ts';
 import { ConfigError, PositionedYaml, didYouMean, type Diagnostic, type YamlPath } from '../config/diagnostics.ts';
 import { MappingReader, show } from '../config/reader.ts';
@@ -14,7 +14,6 @@ import { RANGE_SYNTAX, parseCondition, parseRange, type Condition, type NumRange
 
 export const SUITE_FILE = 'suite.yaml';
 export const DEFAULT_SUITES_DIR = 'suites';
-const TRANSPORTS: readonly TransportKind[] = ['ssh', 'qemu', 'local'];
 const NAME = /^[a-z0-9][a-z0-9-]*$/;
 const MODULE = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;
 const VALUE_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -288,7 +287,7 @@ function readWhen(r: MappingReader, path: YamlPath): DeviceClass | undefined {
   const bad = r.diagnostics.length;
   r.checkKeys(path, WHEN_KEYS, '`when`');
   const arch = listOf(r, [...path, 'arch'], ARCHES);
-  const transport = listOf(r, [...path, 'transport'], TRANSPORTS);
+  const transport = listOf(r, [...path, 'transport'], TRANSPORT_KINDS);
   let ramMb: NumRange | null = null;
   const ramRaw = r.get([...path, 'ram_mb']);
   if (ramRaw !== undefined && ramRaw !== null) {
