@@ -112,7 +112,6 @@ export async function runCommand(argv: string[]): Promise<number> {
     finished = true;
     const end: Pick<RunMeta, 'endedAt' | 'exitCode' | 'interrupted' | 'interruption'> = { endedAt: new Date().toISOString(), exitCode, interrupted };
     if (interrupted !== null) end.interruption = { signals: [...signals], remoteCleanup, unfinishedJobs: [...running] };
-    // The store merges whatever it is given into run.json; its own type names only the older fields.
     store.finish(end);
   };
   const onSignal = (sig: InterruptSignal): void => {

@@ -49,7 +49,7 @@ export class RunStore {
   }
 
   /** Record the end of the run (stop time, exit code) and close the file. */
-  finish(update: Pick<RunMeta, 'endedAt' | 'exitCode' | 'interrupted'>): void {
+  finish(update: Pick<RunMeta, 'endedAt' | 'exitCode' | 'interrupted' | 'interruption'>): void {
     this.meta = { ...this.meta, ...update };
     this.writeMeta();
     if (this.fd !== null) closeSync(this.fd);
