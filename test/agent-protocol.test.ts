@@ -91,7 +91,7 @@ t.test('an end event with only its head reads with every fact unknown', async (t
   t.same(end, {
     type: 'end', unavailable: [], values: { gpus: 0 }, started: false, probe: null, agentError: 'worker crashed', killedBy: null, killedAtMs: null,
     pid: null, pids: [], code: null, signal: null, rusage: null, payloadMs: null, deadlineFired: false, pressure: null, oom: null, memory: null,
-    phases: [], left: [], stdoutTail: '', stderrTail: '', output: null, throttle: null,
+    phases: [], left: [], stdoutTail: '', stderrTail: '', output: null, throttle: null, foreign: [],
   });
   const phase = parseEvent('{"type":"phase","name":"fit","t":5,"hwm0":123}');
   t.same(Object.keys(phase), ['type', 'name', 't'], 'keys the protocol does not know are dropped');
