@@ -5,7 +5,6 @@
  * interrupted job is never a product result.
  */
 import t from 'tap';
-import { readFileSync } from 'node:fs';
 import { parseInventory } from '../harness/inventory/load.ts';
 import type { Device } from '../harness/inventory/device.ts';
 import type { ResultRecord } from '../harness/results/record.ts';
@@ -15,6 +14,7 @@ import { loadSuite } from '../harness/suite/suite.ts';
 import { LocalTransport } from '../harness/transport/local.ts';
 import { agentForegrounds, PYTHON, survivors } from './agent-fixtures.ts';
 import { TEST_SUITES } from './helpers/hil.ts';
+import { processes } from '../scripts/lib/proc.ts';
 
 t.setTimeout(180_000);
 
@@ -49,7 +49,8 @@ t.test('a job that survived a dropped stream says so in its record', async (t) =
     if (e.kind === 'phase' && cut.length === 0) {
       // The worker shares the foreground's argv; where it is still the foreground's child, spare it.
       const agents = agentForegrounds(-1);
-      cut = agents.filter((pid) => !agents.includes(parentOf(pid)));
+      const parent = new Map(processes().map((p) => [p.pid, p.ppid]));
+      cut = agents.filter((pid) => !agents.includes(parent.get(pid) ?? 0));
       for (const pid of cut) process.kill(pid, 'SIGKILL');
     }
   });
@@ -80,12 +81,3 @@ t.test('Ctrl-C during a job is infra_error, and nothing of the job is left', asy
   t.match(record.reason, /interrupted \(SIGINT\)/);
   t.same(survivors(record.agent.payloadPid, `job-record-${process.pid}`), [], 'the payload was killed');
 });
-
-function parentOf(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-  } catch {
-    return 0;
-  }
-}
