@@ -25,6 +25,7 @@ packages=(
   chromium                                 # rendering checks of the reports
   procps util-linux e2fsprogs cpio      # cpio: checking the initrds that images carry
   snmp                                     # snmpset/snmpget: PoE switch ports (power: adapter snmp-poe)
+  ansible-core                             # npm run bench: the Ansible baseline (ad-hoc -m script)
 )
 
 missing=()

@@ -5,6 +5,10 @@
  * abort, and hand back what happened: the agent's end event (or where the
  * harness lost the job) and what it measured. Deciding the outcome is not this
  * file's job (harness/run/outcome.ts does it).
+ *
+ * A job that goes well is one exec: the agent and the payload travel on its
+ * stdin (BOOT below), the events come back on its stdout, and the agent
+ * removes the workdir once the controller has acknowledged the end.
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
@@ -31,6 +35,27 @@ const AGENT_FILES = {
   phase: fileURLToPath(new URL('./hil_phase.py', import.meta.url)),
 };
 
+/**
+ * Run with `python3 -c` as the job's one exec: read the agent from stdin (a
+ * length line, then its source), write it into the workdir (argv[1]) and run
+ * it there; `start --bundle` reads the payload from the rest of stdin. Exit 5
+ * (DEPLOY_FAILED in monitor.py) when the workdir cannot be written.
+ */
+export const BOOT = [
+  'import os,sys',
+  'i=sys.stdin.buffer;s=i.read(int(i.readline()));p=sys.argv[1]',
+  'try:',
+  ' os.makedirs(os.path.dirname(p),0o700,exist_ok=True)',
+  ' with open(p,"wb") as f:f.write(s)',
+  'except OSError as e:',
+  ' sys.stderr.write("hil: cannot deploy the agent: %s\\n"%e);sys.exit(5)',
+  'sys.argv=sys.argv[1:];__file__=p',
+  'exec(compile(s,p,"exec"))',
+].join('\n');
+
+/** The agent's and monitor.py's exit code for a payload or agent that could not be written to the device. */
+const DEPLOY_FAILED = 5;
+
 export interface AgentJob {
   runId: string;
   jobId: string;
@@ -50,6 +75,14 @@ export interface AgentJob {
   keep: boolean;
   /** Probe device facts in this run (default true; they cost ~0.3-1 s). */
   facts?: boolean;
+  /**
+   * The device's facts from an earlier job of this run: the agent then reads
+   * only the facts that change (DeviceFactsNow) and the run's facts are these
+   * with those laid over them.
+   */
+  knownFacts?: DeviceFacts;
+  /** Environment variables for the payload (beside the device's own). */
+  env?: Record<string, string>;
   /** Set for a host that only stands in for a Pi: facts then say emulated: true with this text. */
   standIn?: string;
   /** How long to keep trying to re-attach after the job's deadline (default 60 s). */
@@ -109,15 +142,19 @@ class RunState {
   intervalMs: number;
   deadlineMs: number | null = null;
   offset = 0;
-  constructor(intervalMs: number) {
+  constructor(intervalMs: number, private readonly knownFacts: DeviceFacts | null = null) {
     this.intervalMs = intervalMs;
   }
+  /** When the agent said hello: it was on the device and running. */
+  helloAt: number | null = null;
   take(e: AgentEvent): void {
     this.seen++;
     if (e.type === 'hello') {
+      this.helloAt ??= Date.now();
       this.intervalMs = e.intervalMs;
       this.deadlineMs = e.deadlineMs;
     } else if (e.type === 'facts') this.facts = e.facts;
+    else if (e.type === 'factsNow') this.facts = this.knownFacts ? { ...this.knownFacts, ...e.facts } : null;
     else if (e.type === 'sample') this.samples.push(e);
     else if (e.type === 'end') this.end = e;
   }
@@ -134,44 +171,52 @@ async function listFiles(dir: string, rel = ''): Promise<string[]> {
   return out;
 }
 
-/** Upload the agent and the payload. Returns the probe's path on the device, if any. */
-async function deploy(t: Transport, job: AgentJob, wd: string): Promise<string | null> {
-  // One mkdir: each exec can cost seconds where the login shell is slow to start.
-  // monitor.py makes its own .hil state folder.
-  await t.mkdir(wd, 0o700);
-  await t.writeFile(monitorPath(wd), await readFile(AGENT_FILES.monitor), 0o600);
-  await t.writeFile(posix.join(wd, 'hil_phase.py'), await readFile(AGENT_FILES.phase), 0o600);
-  const made = new Set<string>();
+/** Where the probe goes in the workdir. */
+const PROBE_FILE = '.hil-probe.py';
+
+/**
+ * The job's one stdin: the agent for BOOT, then the payload for `start
+ * --bundle` (a JSON header naming each file, its mode and size, then their
+ * bytes), so nothing is uploaded file by file.
+ */
+async function bundle(job: AgentJob): Promise<Buffer> {
+  const files: [string, number, Buffer][] = [['hil_phase.py', 0o600, await readFile(AGENT_FILES.phase)]];
   for (const rel of await listFiles(job.payloadDir)) {
-    const dir = posix.dirname(rel);
-    if (dir !== '.' && !made.has(dir)) {
-      await t.mkdir(posix.join(wd, dir), 0o700);
-      made.add(dir);
-    }
     const local = join(job.payloadDir, rel);
     const mode = (await stat(local)).mode & 0o100 ? 0o700 : 0o600;
-    await t.writeFile(posix.join(wd, rel), await readFile(local), mode);
+    files.push([rel, mode, await readFile(local)]);
   }
-  if (!job.probe) return null;
-  const probePath = posix.join(wd, '.hil-probe.py');
-  const code = 'code' in job.probe ? job.probe.code : await readFile(job.probe.file, 'utf8');
-  await t.writeFile(probePath, code, 0o600);
-  return probePath;
+  if (job.probe) {
+    const code = 'code' in job.probe ? job.probe.code : await readFile(job.probe.file, 'utf8');
+    files.push([PROBE_FILE, 0o600, Buffer.from(code)]);
+  }
+  const agent = await readFile(AGENT_FILES.monitor);
+  const header = JSON.stringify({ files: files.map(([rel, mode, data]) => [rel, mode, data.length]), env: job.env ?? {} });
+  return Buffer.concat([Buffer.from(`${agent.length}\n`), agent, Buffer.from(`${header}\n`), ...files.map(([, , data]) => data)]);
 }
 
-/** Run one exec and feed its stdout, line by line, into the state. */
+/**
+ * Run one exec and feed its stdout, line by line, into the state. With
+ * `cleanup`, the agent waits on stdin for the controller's word that it has
+ * the end event, then removes the workdir: `ok` goes to it then.
+ */
 async function stream(
   t: Transport,
   command: string,
   st: RunState,
   sink: Sink | undefined,
   signal: AbortSignal | undefined,
+  input?: { data?: Buffer; cleanup?: boolean },
 ): Promise<ExecResult> {
   const split = new LineSplitter();
   const base = st.offset;
   let bad: ProtocolError | null = null;
+  let ack: ((word: string) => void) | null = null;
+  const acked = input?.cleanup ? new Promise<Buffer>((resolve) => (ack = (word) => resolve(Buffer.from(word)))) : null;
   const res = await t.exec(command, {
     ...(signal ? { signal } : {}),
+    ...(input?.data || acked ? { stdin: input?.data ?? Buffer.alloc(0) } : {}),
+    ...(acked ? { stdinMore: acked } : {}),
     onStdout: (chunk) => {
       for (const line of split.push(chunk)) {
         st.offset = base + split.consumed;
@@ -185,6 +230,8 @@ async function stream(
           continue;
         }
         st.take(e);
+        // A garbled stream is answered with silence: the workdir stays for a look, and cleanup() removes it.
+        if (e.type === 'end') ack?.(bad ? '' : 'ok\n');
         try {
           sink?.(e);
         } catch (err) {
@@ -318,27 +365,30 @@ export async function runOnDevice(
 ): Promise<AgentRun> {
   const wd = workdirOf(job);
   const monitor = monitorPath(wd);
-  const st = new RunState(job.intervalMs);
+  const st = new RunState(job.intervalMs, job.knownFacts ?? null);
   let reattached = 0;
   let deployMs: number | null = null;
   let aborted = false;
   let deviceDown = false;
+  // Set once the agent removed the workdir itself: the cleanup exec is then not needed.
+  let cleaned = false;
   const t0 = Date.now();
   try {
-    let probePath: string | null;
+    let input: Buffer;
     try {
+      input = await bundle(job);
       await transport.connect(signal);
-      probePath = await deploy(transport, job, wd);
-      deployMs = Date.now() - t0;
     } catch (err) {
       return collected(job, wd, st, failure('deploy', describeReason(err)), { deployMs, reattached: 0, aborted: signal.aborted });
     }
+    const cleanup = job.keep ? [] : ['--cleanup'];
     const start = shellJoin([
-      job.python, monitor, 'start', '--workdir', wd,
+      job.python, '-c', BOOT, monitor, 'start', '--workdir', wd,
       '--deadline-s', String(job.deadlineMs / 1000),
       '--interval-ms', String(job.intervalMs),
-      ...(probePath ? ['--probe', probePath] : []),
-      ...(job.facts === false ? ['--no-facts'] : []),
+      '--bundle', ...cleanup,
+      ...(job.probe ? ['--probe', posix.join(wd, PROBE_FILE)] : []),
+      '--facts', job.facts === false ? 'none' : job.knownFacts ? 'now' : 'full',
       ...(job.standIn ? ['--standin', job.standIn] : []),
       '--', job.python, ...job.entry,
     ]);
@@ -355,8 +405,16 @@ export async function runOnDevice(
           await transport.connect(AbortSignal.any([signal, AbortSignal.timeout(Math.max(0, giveUpAt - Date.now()))]));
           reattached++;
         }
-        const res = await stream(transport, command, st, onEvent, signal);
-        if (st.end) break;
+        const res = await stream(transport, command, st, onEvent, signal, { ...(command === start ? { data: input } : {}), cleanup: !job.keep });
+        deployMs ??= st.helloAt !== null ? st.helloAt - t0 : null;
+        if (st.end) {
+          cleaned = !job.keep && res.code === 0;
+          break;
+        }
+        // The agent or the payload could not be written to the device (exit 2 from attach: Python found no agent there).
+        if (st.seen === 0 && (res.code === DEPLOY_FAILED || (command !== start && res.code === 2))) {
+          return collected(job, wd, st, failure('deploy', `exit ${res.code}: ${res.stderr.trim().slice(-500)}`), { deployMs, reattached, aborted });
+        }
         // The agent answered but could not start, or lost its worker: re-attaching will not help.
         if (st.seen === 0 && res.code !== null && res.code !== 0 && command === start) {
           return collected(job, wd, st, failure('agent_start', `exit ${res.code}: ${res.stderr.trim().slice(-500)}`), { deployMs, reattached, aborted });
@@ -380,7 +438,7 @@ export async function runOnDevice(
       if (Date.now() > giveUpAt) {
         return collected(job, wd, st, failure('lost', lastError), { deployMs, reattached, aborted });
       }
-      command = shellJoin([job.python, monitor, 'attach', '--workdir', wd, '--offset', String(st.offset)]);
+      command = shellJoin([job.python, monitor, 'attach', '--workdir', wd, '--offset', String(st.offset), ...cleanup]);
     }
     if (!st.end && signal.aborted) {
       aborted = true;
@@ -393,7 +451,7 @@ export async function runOnDevice(
     return collected(job, wd, st, { kind: 'agent_end', end: st.end }, { deployMs, reattached, aborted });
   } finally {
     // A device that is down would only cost another connect timeout; its workdir is swept on a later run.
-    if (!job.keep && !deviceDown) await cleanup(transport, job, wd);
+    if (!job.keep && !deviceDown && !cleaned) await cleanup(transport, job, wd);
   }
 }
 

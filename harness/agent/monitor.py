@@ -2,8 +2,8 @@
 """pi-hil on-device agent. Python 3.7+, standard library only.
 
     monitor.py start  --workdir W --deadline-s N [--interval-ms 50] [--probe FILE]
-                      [--no-facts] [--standin DESC] -- ARGV...
-    monitor.py attach --workdir W [--offset BYTES]
+                      [--facts full|now|none] [--standin DESC] [--bundle] [--cleanup] -- ARGV...
+    monitor.py attach --workdir W [--offset BYTES] [--cleanup]
     monitor.py kill   --workdir W
     monitor.py facts  [--standin DESC]
 
@@ -13,6 +13,12 @@ W/.hil/events.jsonl; `start` and `attach` copy that file to stdout from a byte
 offset until the `end` event, so a controller that lost its connection
 re-attaches and reads on where it stopped. The worker itself enforces the
 deadline, so it holds with the controller gone.
+
+One job is one exec: the controller runs BOOT (harness/agent/client.ts) with
+`python3 -c`, which reads this file from stdin, writes it into the workdir and
+runs it; with --bundle, `start` then unpacks the payload from the rest of stdin
+(see unpack). With --cleanup, `start` (or `attach`) removes the workdir after
+the end, once the controller has acknowledged it on stdin.
 """
 import errno
 import json
@@ -30,6 +36,8 @@ TAIL_BYTES = 8192
 LOG_CAP = 16 * 1024 * 1024
 # `monitor.py kill` writes this file (the wall time in it), then kills the payload's group.
 KILL_MARKER = "kill-requested"
+# `start` could not unpack the payload (BOOT in client.ts uses the same code for the agent itself).
+DEPLOY_FAILED = 5
 # Window before the deadline over which fault rate and PSI are judged.
 PRESSURE_WINDOW_MS = 5000
 # VmHWM, fault counters and PSI are read at most this often (see TreeSampler.sample).
@@ -385,11 +393,21 @@ def detect_emulation():
     return False, None
 
 
-def gather_facts(standin=None):
+def facts_now(throttle=None):
+    """The facts that change while a device is in use: read for every job. The
+    controller gathers the rest (gather_facts) once per device and run."""
+    if throttle is None:
+        throttle = read_throttled()
+    ram_kb = number_after(read_bytes("/proc/meminfo") or b"", b"MemTotal:") or 0
+    limit_mb, limit_free_mb = memory_limit(ram_kb * 1024)
+    return {"memoryLimitMb": limit_mb, "memoryLimitFreeMb": limit_free_mb, "throttled": throttle[0]}
+
+
+def gather_facts(standin=None, throttle=None):
+    """Every fact about the device; `throttle` is a read_throttled() already taken."""
     u = os.uname()
     meminfo = read_bytes("/proc/meminfo") or b""
     ram_kb = number_after(meminfo, b"MemTotal:") or 0
-    limit_mb, limit_free_mb = memory_limit(ram_kb * 1024)
     model = read_text("/proc/device-tree/model")
     model = model.replace("\0", "").strip() if model else None
     rc, out, _ = run_cmd(["getconf", "LONG_BIT"])
@@ -406,8 +424,8 @@ def gather_facts(standin=None):
         m = re.search(r"(?m)^CPU part\s*:\s*(0x[0-9a-f]+)", cpuinfo)
         if m:
             cpu = CPU_PARTS.get(m.group(1), "ARM part " + m.group(1))
-    rc, out, _ = run_cmd(["vcgencmd", "get_throttled"])
-    throttled = out.strip() if rc == 0 else None
+    if throttle is None:
+        throttle = read_throttled()
     if standin:
         emulated, how = True, "local capped host: " + standin
     else:
@@ -415,7 +433,7 @@ def gather_facts(standin=None):
     versions = {"python": "%d.%d.%d" % tuple(sys.version_info[:3])}
     for mod in ("numpy", "tensorflow", "tflite_runtime", "ai_edge_litert", "pyarmnn"):
         versions[mod] = module_version(mod)
-    return {
+    facts = {
         "model": model or None,
         "machine": u.machine,
         "longBit": long_bit,
@@ -425,15 +443,14 @@ def gather_facts(standin=None):
         "swapMb": (number_after(meminfo, b"SwapTotal:") or 0) // 1024,
         "pageSize": os.sysconf("SC_PAGE_SIZE"),
         "memoryCgroup": memory_cgroup_kind(),
-        "memoryLimitMb": limit_mb,
-        "memoryLimitFreeMb": limit_free_mb,
         "dmesgRestrict": int(dr) if dr.isdigit() else None,
         "cpuModel": cpu,
-        "throttled": throttled,
         "emulated": emulated,
         "emulation": how,
         "versions": versions,
     }
+    facts.update(facts_now(throttle))
+    return facts
 
 
 # ---------------------------------------------------------------- kernel log
@@ -488,9 +505,15 @@ class EventLog(object):
         self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         self.pending = []  # sample lines not yet written
         self.samples = 0  # sample events written or pending, so a reader can check it lost none
+        self.wake_fd = None  # `start` in the foreground waits on this pipe for events other than samples
 
     def emit(self, obj):
         self.write((json.dumps(obj, separators=(",", ":")) + "\n").encode())
+        if self.wake_fd is not None:
+            try:
+                os.write(self.wake_fd, b".")
+            except OSError:
+                pass  # nobody is listening (the SSH session dropped), or the pipe is full: it is awake anyway
 
     def add_sample(self, line):
         # Written in batches (fewer syscalls), and always before any later event, so the file stays in time order.
@@ -944,11 +967,12 @@ class PayloadRunner(object):
         self.kernel_lines = []
         self.kernel_source = None
 
-    def run(self, argv, cwd):
+    def run(self, argv, cwd, extra_env=None):
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         ctl_r, ctl_w = os.pipe()
         env = dict(os.environ)
+        env.update(extra_env or {})  # the job spec's `env` (bundle header)
         env["PYTHONUNBUFFERED"] = "1"  # markers must arrive when printed
         self.since_uptime = float((read_text("/proc/uptime") or "0").split()[0])
         self.since_epoch = time.time()
@@ -1154,40 +1178,93 @@ def end_event(unavailable, values, probe, runner=None, killed_by=None, agent_err
 
 def run_probe(path, cwd, deadline, kill_marker):
     """The suite's requirement probe, run by this interpreter (the payload's)
-    in its own session: {ok, message, killedBy}. killedBy is set when the
-    agent killed it on purpose (deadline passed, or the controller's kill
-    request); ok is then False, and that says nothing about the device."""
+    in a forked child in its own session, so no second Python starts: {ok,
+    message, killedBy}. killedBy is set when the agent killed it on purpose
+    (deadline passed, or the controller's kill request); ok is then False, and
+    that says nothing about the device."""
     t0 = mono_ms()
+    r, w = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
     try:
-        p = subprocess.Popen([sys.executable, path], cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, start_new_session=True)
+        pid = os.fork()
     except OSError as e:
+        os.close(r)
+        os.close(w)
         return {"ok": False, "message": "probe could not start: %s" % e, "killedBy": None}
+    if pid == 0:
+        os._exit(probe_child(path, cwd, r, w))
+    os.close(w)
+    out, who = b"", None
     while True:
         try:
-            out, _ = p.communicate(timeout=0.2)
-            break
-        except subprocess.TimeoutExpired:
-            who = "deadline" if mono_ms() > deadline else "controller" if os.path.exists(kill_marker) else None
-            if who is None:
-                continue
+            ready, _, _ = select.select([r], [], [], 0.2)
+        except InterruptedError:
+            ready = []
+        if ready:
+            data = os.read(r, 65536)
+            if not data:
+                break  # the probe (and whatever it forked) closed its output: done
+            out += data
+            continue
+        who = "deadline" if mono_ms() > deadline else "controller" if os.path.exists(kill_marker) else None
+        if who is not None:
             try:
-                os.killpg(p.pid, signal.SIGKILL)
+                os.killpg(pid, signal.SIGKILL)
             except OSError:
                 pass
-            p.communicate()
-            ms = mono_ms() - t0
-            if who == "deadline":
-                msg = "probe did not finish before the deadline (%d ms)" % ms
-            else:
-                msg = "probe killed on the controller's request after %d ms" % ms
-            return {"ok": False, "message": msg, "killedBy": who}
+            break
+    os.close(r)
+    _, status = os.waitpid(pid, 0)
+    if who is not None:
+        ms = mono_ms() - t0
+        if who == "deadline":
+            msg = "probe did not finish before the deadline (%d ms)" % ms
+        else:
+            msg = "probe killed on the controller's request after %d ms" % ms
+        return {"ok": False, "message": msg, "killedBy": who}
+    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status)
     text = out.decode("utf-8", "replace").strip()
     last = text.splitlines()[-1] if text else ""
-    if p.returncode == 0:
+    if code == 0:
         return {"ok": True, "message": last or "ok", "killedBy": None}
-    how = "exit %d" % p.returncode if p.returncode > 0 else "signal " + signame(-p.returncode)
+    how = "exit %d" % code if code > 0 else "signal " + signame(-code)
     return {"ok": False, "message": (last or "probe failed") + " (" + how + ")", "killedBy": None}
+
+
+def probe_child(path, cwd, r, w):
+    """In the forked child: run the probe as `python3 PATH` would, output to `w`. Returns the exit code."""
+    code = 1
+    try:
+        os.setsid()
+        os.close(r)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(w, 1)
+        os.dup2(w, 2)
+        os.close(null)
+        os.close(w)
+        os.chdir(cwd)
+        sys.argv = [path]
+        sys.path[0] = os.path.dirname(path)
+        with open(path, "rb") as f:
+            source = f.read()
+        exec(compile(source, path, "exec"), {"__name__": "__main__", "__file__": path, "__builtins__": __builtins__})
+        code = 0
+    except SystemExit as e:
+        if e.code is None or isinstance(e.code, int):
+            code = e.code or 0
+        else:
+            sys.stderr.write("%s\n" % (e.code,))
+    except BaseException:
+        import traceback
+        traceback.print_exc()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BaseException:
+        pass
+    return code & 0xFF
 
 
 class Job(object):
@@ -1206,6 +1283,7 @@ class Job(object):
         self.runner = None
         self.throttle_before = None
         self.foreign = []
+        self.env = {}
 
     def run(self):
         a = self.a
@@ -1213,8 +1291,13 @@ class Job(object):
         self.log.emit({"type": "hello", "v": PROTOCOL, "agentPid": os.getpid(), "python": sys.version.split()[0],
                        "intervalMs": self.interval, "deadlineMs": int(float(a.deadline_s) * 1000),
                        "epochMs": int(time.time() * 1000)})
-        if not a.no_facts:
-            self.log.emit({"type": "facts", "facts": gather_facts(a.standin)})
+        # One vcgencmd call: the facts' throttle state and the reading before the payload (the probe
+        # between them takes milliseconds). A throttled Pi runs slower, and its times are then not comparable.
+        throttle = read_throttled()
+        if a.facts == "full":
+            self.log.emit({"type": "facts", "facts": gather_facts(a.standin, throttle)})
+        elif a.facts == "now":
+            self.log.emit({"type": "factsNow", "facts": facts_now(throttle)})
         if a.probe:
             self.probe = run_probe(os.path.abspath(a.probe), self.wd, deadline, self.kill_marker)
             ev = {"type": "probe"}
@@ -1224,11 +1307,10 @@ class Job(object):
                 return self.end()
         if os.path.exists(self.kill_marker):
             return self.end(killed_by="controller")
-        # Before and after the payload: a throttled Pi runs slower, and its times are then not comparable.
-        self.throttle_before = throttle_reading()
+        self.throttle_before = throttle_reading(throttle)
         self.foreign = foreign_agents(self.wd)
         self.runner = PayloadRunner(self.st, self.log, self.unavailable, self.values, self.interval, deadline)
-        self.runner.run(a.argv, self.wd)
+        self.runner.run(a.argv, self.wd, self.env)
         return self.end()
 
     def end(self, killed_by=None):
@@ -1255,9 +1337,12 @@ def state_dir(wd):
     return os.path.join(os.path.abspath(wd), STATE)
 
 
-def follow(wd, offset, wait_worker=True):
+def follow(wd, offset, wake=None, cleanup=False):
     """Copy events.jsonl from `offset` to stdout, whole lines only, until `end`.
-    Exit 0 after `end`; 3 when the worker vanished without one."""
+    Exit 0 after `end`; 3 when the worker vanished without one. `wake` is a pipe
+    the worker writes to on each event (and closes when it exits), so `start`
+    passes events on at once; `attach` polls. With `cleanup`, remove the
+    workdir after the end once the controller acknowledged it on stdin."""
     st = state_dir(wd)
     path = os.path.join(st, "events.jsonl")
     out = sys.stdout.buffer
@@ -1267,7 +1352,7 @@ def follow(wd, offset, wait_worker=True):
         if time.monotonic() - t0 > 10:
             sys.stderr.write("monitor: no events file in %s\n" % st)
             return 3
-        time.sleep(0.02)
+        wake = wait_for(wake, 0.02)
     with open(path, "rb") as f:
         f.seek(offset)
         buf = b""
@@ -1288,7 +1373,9 @@ def follow(wd, offset, wait_worker=True):
                         pid = pid or read_pid(st)
                         t1 = time.monotonic()
                         while pid and alive(pid) and time.monotonic() - t1 < 5:
-                            time.sleep(0.01)  # so no process of the job outlives `start`
+                            wake = wait_for(wake, 0.01)  # so no process of the job outlives `start`
+                        if cleanup:
+                            clean_after_ack(wd)
                         return 0
                 continue
             if pid is None:
@@ -1301,12 +1388,79 @@ def follow(wd, offset, wait_worker=True):
                     continue
                 sys.stderr.write("monitor: worker %d is gone and wrote no end event\n" % pid)
                 return 3
-            time.sleep(0.25)  # waking less keeps the device quiet; events just arrive in batches
+            # Samples arrive in batches; other events wake us at once. Waking less keeps the device quiet.
+            wake = wait_for(wake, 1.0 if wake is not None else 0.25)
+
+
+def wait_for(wake, timeout):
+    """Sleep up to `timeout` s, or until the worker writes to `wake`. Returns `wake`, or None once the worker closed it."""
+    if wake is None:
+        time.sleep(timeout)
+        return None
+    try:
+        ready, _, _ = select.select([wake], [], [], timeout)
+    except InterruptedError:
+        return wake
+    if ready and not os.read(wake, 4096):
+        os.close(wake)
+        return None
+    return wake
+
+
+def clean_after_ack(wd):
+    """Remove the job's workdir (and its run folder once empty) when the controller says on stdin that
+    it has the end. A dropped session closes stdin without the word: the workdir then stays for a
+    re-attach, and the controller cleans up itself."""
+    got = b""
+    try:
+        while True:
+            ready, _, _ = select.select([0], [], [], 30.0)
+            data = os.read(0, 4096) if ready else b""
+            if not data:
+                break
+            got += data
+    except OSError:
+        pass
+    if not got.startswith(b"ok"):
+        return
+    import shutil
+    shutil.rmtree(os.path.abspath(wd), ignore_errors=True)
+    try:
+        os.rmdir(os.path.dirname(os.path.abspath(wd)))  # refused while other jobs of the run remain
+    except OSError:
+        pass
 
 
 def read_pid(st):
     text = read_text(os.path.join(st, "worker.pid"))
     return int(text) if text and text.strip().isdigit() else None
+
+
+def unpack(wd, stream):
+    """The payload from the controller, after the agent on stdin: one JSON line
+    {"files": [[path, mode, size], ...], "env": {...}}, then the files' bytes in
+    that order. Returns the header."""
+    header = json.loads(stream.readline().decode("utf-8"))
+    made = set()
+    for rel, mode, size in header.get("files", []):
+        parts = rel.split("/")
+        if rel.startswith("/") or ".." in parts or "" in parts:
+            raise ValueError("bad path in the bundle: %r" % rel)
+        data = stream.read(size)
+        if len(data) != size:
+            raise ValueError("bundle cut short in %s (%d of %d bytes)" % (rel, len(data), size))
+        path = os.path.join(wd, *parts)
+        d = os.path.dirname(path)
+        if d not in made:
+            os.makedirs(d, mode=0o700, exist_ok=True)
+            made.add(d)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode & 0o700)
+        try:
+            while data:
+                data = data[os.write(fd, data):]
+        finally:
+            os.close(fd)
+    return header
 
 
 def cmd_start(a):
@@ -1318,13 +1472,21 @@ def cmd_start(a):
     if not a.argv:
         sys.stderr.write("monitor: nothing to run (give the payload after --)\n")
         return 2
+    if a.bundle:
+        try:
+            a.env = unpack(os.path.abspath(a.workdir), sys.stdin.buffer).get("env") or {}
+        except (OSError, ValueError) as e:
+            sys.stderr.write("monitor: cannot unpack the payload: %s\n" % e)
+            return DEPLOY_FAILED
     sys.stdout.flush()
+    wake_r, wake_w = os.pipe()
     first = os.fork()
     if first == 0:
         os.setsid()
         if os.fork() != 0:
             os._exit(0)
         # The worker: no fd of the SSH session may stay open, or the channel never closes.
+        os.close(wake_r)
         null = os.open(os.devnull, os.O_RDWR)
         err = os.open(os.path.join(st, "agent.err"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         os.dup2(null, 0)
@@ -1345,6 +1507,9 @@ def cmd_start(a):
             job = None
             try:
                 job = Job(a)
+                job.env = getattr(a, "env", None) or {}
+                os.set_blocking(wake_w, False)
+                job.log.wake_fd = wake_w
                 job.run()
             except BaseException as e:
                 import traceback
@@ -1354,12 +1519,13 @@ def cmd_start(a):
                 code = 1
         finally:
             os._exit(code)
+    os.close(wake_w)
     os.waitpid(first, 0)
-    return follow(a.workdir, 0)
+    return follow(a.workdir, 0, wake=wake_r, cleanup=a.cleanup)
 
 
 def cmd_attach(a):
-    return follow(a.workdir, a.offset)
+    return follow(a.workdir, a.offset, cleanup=a.cleanup)
 
 
 def cmd_kill(a):
@@ -1391,23 +1557,31 @@ def cmd_facts(a):
     return 0
 
 
-def throttled_now():
-    """(`vcgencmd get_throttled` as a number, None) or (None, why it could not be read)."""
+def read_throttled():
+    """One `vcgencmd get_throttled`: (its text, as the facts keep it, or None; the number or None;
+    why it could not be read, or None)."""
     rc, out, err = run_cmd(["vcgencmd", "get_throttled"])
     if rc is None:
-        return None, "vcgencmd not found: " + err
+        return None, None, "vcgencmd not found: " + err
     if rc != 0 or "=" not in out:
         why = (err or out).strip() or "exit %d" % rc
         if "permission" in why.lower() or "vchi" in why.lower() or "/dev/vcio" in why:
             why += " (is the user in the video group?)"
-        return None, "vcgencmd get_throttled failed: " + why
-    return int(out.split("=", 1)[1].strip(), 16), None
+        return (out.strip() if rc == 0 else None), None, "vcgencmd get_throttled failed: " + why
+    return out.strip(), int(out.split("=", 1)[1].strip(), 16), None
 
 
-def throttle_reading():
-    """`vcgencmd get_throttled` and the SoC temperature now, and why vcgencmd could not be read (or None).
-    The temperature comes from the kernel's thermal zone, which needs no group membership."""
-    value, why = throttled_now()
+def throttled_now():
+    """(`vcgencmd get_throttled` as a number, None) or (None, why it could not be read)."""
+    _, value, why = read_throttled()
+    return value, why
+
+
+def throttle_reading(throttle=None):
+    """`vcgencmd get_throttled` (or the read_throttled() given) and the SoC temperature now, and why
+    vcgencmd could not be read (or None). The temperature comes from the kernel's thermal zone,
+    which needs no group membership."""
+    _, value, why = throttle if throttle is not None else read_throttled()
     temp = (read_text("/sys/class/thermal/thermal_zone0/temp") or "").strip()
     return {"throttled": value, "socTempC": round(int(temp) / 1000.0, 1) if temp.lstrip("-").isdigit() else None}, why
 
@@ -1443,12 +1617,17 @@ def main(argv):
     s.add_argument("--deadline-s", type=float, required=True)
     s.add_argument("--interval-ms", type=float, default=50.0)
     s.add_argument("--probe")
-    s.add_argument("--no-facts", action="store_true")
+    # full: every fact; now: only those that change (the controller has the rest from this run); none.
+    s.add_argument("--facts", choices=("full", "now", "none"), default="full")
+    s.add_argument("--no-facts", dest="facts", action="store_const", const="none")
     s.add_argument("--standin")
+    s.add_argument("--bundle", action="store_true", help="unpack the payload from stdin first")
+    s.add_argument("--cleanup", action="store_true", help="remove the workdir after the end, once acknowledged")
     s.add_argument("argv", nargs=argparse.REMAINDER)
     at = sub.add_parser("attach")
     at.add_argument("--workdir", required=True)
     at.add_argument("--offset", type=int, default=0)
+    at.add_argument("--cleanup", action="store_true")
     k = sub.add_parser("kill")
     k.add_argument("--workdir", required=True)
     fa = sub.add_parser("facts")

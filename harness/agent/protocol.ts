@@ -47,6 +47,16 @@ export const FactsEventSchema = z.object({
 });
 export interface FactsEvent extends z.output<typeof FactsEventSchema> {}
 
+/** The facts that change while a device is in use, sent instead of all facts once the controller has those from this run. */
+export const DeviceFactsNowSchema = DeviceFactsSchema.pick({ memoryLimitMb: true, memoryLimitFreeMb: true, throttled: true });
+export interface DeviceFactsNow extends z.output<typeof DeviceFactsNowSchema> {}
+
+export const FactsNowEventSchema = z.object({
+  type: z.literal('factsNow'),
+  facts: DeviceFactsNowSchema,
+});
+export interface FactsNowEvent extends z.output<typeof FactsNowEventSchema> {}
+
 /** Who killed a process of the job on purpose: the agent at its deadline, or on the controller's request (`monitor.py kill`). */
 export const KilledBySchema = z.enum(['deadline', 'controller']);
 export type KilledBy = z.output<typeof KilledBySchema>;
@@ -204,6 +214,7 @@ export interface EndEvent extends z.output<typeof EndEventSchema> {}
 export const AgentEventSchema = z.discriminatedUnion('type', [
   HelloEventSchema,
   FactsEventSchema,
+  FactsNowEventSchema,
   ProbeEventSchema,
   StartEventSchema,
   SampleEventSchema,
@@ -211,7 +222,7 @@ export const AgentEventSchema = z.discriminatedUnion('type', [
   ValueEventSchema,
   EndEventSchema,
 ]);
-export type AgentEvent = HelloEvent | FactsEvent | ProbeEvent | StartEvent | SampleEvent | PhaseEvent | ValueEvent | EndEvent;
+export type AgentEvent = HelloEvent | FactsEvent | FactsNowEvent | ProbeEvent | StartEvent | SampleEvent | PhaseEvent | ValueEvent | EndEvent;
 
 export class ProtocolError extends Error {
   override readonly name = 'ProtocolError';

@@ -4,10 +4,11 @@
  * limited to capMb (cgroup v2 where its memory controller is available, else
  * v1), so the kernel's OOM killer acts as it would on a Pi with that much RAM.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
 import { createMemoryCgroup, type MemoryCgroup } from '../host/cgroup.ts';
 import type { ExecOptions, ExecResult, Transport } from './transport.ts';
 import { TransportError } from './transport.ts';
@@ -67,7 +68,14 @@ export class LocalTransport implements Transport {
     const { signal } = options;
     signal?.throwIfAborted();
     return new Promise<ExecResult>((resolve, reject) => {
-      const child = spawn('sh', ['-c', line], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+      const child = spawn('sh', ['-c', line], { stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'], detached: true }) as ChildProcessByStdio<Writable | null, Readable, Readable>;
+      if (options.stdin && child.stdin) {
+        const stdin = child.stdin;
+        stdin.on('error', () => undefined); // the command may exit without reading it all
+        stdin.write(options.stdin);
+        if (options.stdinMore) void options.stdinMore.then((more) => stdin.end(more));
+        else stdin.end();
+      }
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       child.stdout.on('data', (c: Buffer) => {

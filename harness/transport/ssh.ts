@@ -262,6 +262,14 @@ export class SshTransport implements Transport {
         channel.on('close', (code: number | null, sig?: string) => finish(null, typeof code === 'number' ? code : null, sig ?? null));
         client.once('close', onLost);
         signal?.addEventListener('abort', onAbort, { once: true });
+        if (options.stdin) {
+          channel.write(options.stdin);
+          if (options.stdinMore) {
+            void options.stdinMore.then((more) => {
+              if (!settled) channel.end(more);
+            });
+          } else channel.end();
+        }
         // The abort may have landed while the channel was opening.
         if (signal?.aborted) onAbort();
       });

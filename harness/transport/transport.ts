@@ -11,6 +11,10 @@ export interface ExecOptions {
   signal?: AbortSignal;
   onStdout?: (chunk: Buffer) => void;
   onStderr?: (chunk: Buffer) => void;
+  /** Bytes for the command's stdin, which is closed after them (or after `stdinMore`). Without it stdin stays as the transport has it. */
+  stdin?: Buffer;
+  /** Written to stdin once it settles, and then stdin is closed: an answer to what the command said on stdout. */
+  stdinMore?: Promise<Buffer>;
 }
 
 export interface ExecResult {
