@@ -6,7 +6,7 @@
  */
 import { runOnDevice, type AgentRun, type HarnessStage } from '../agent/client.ts';
 import { snapshotDevice, type Device } from '../inventory/device.ts';
-import { RECORD_SCHEMA, type Attempt, type ExpectationCheck, type ResultRecord } from '../results/record.ts';
+import { RECORD_SCHEMA, type Attempt, type DeviceFacts, type ExpectationCheck, type ResultRecord } from '../results/record.ts';
 import type { Transport } from '../transport/transport.ts';
 import type { Admission, DeviceRefusal } from '../rack/admission.ts';
 import { timingTrust } from '../rack/throttle.ts';
@@ -43,6 +43,19 @@ export interface JobResult {
 
 const FIRST_ATTEMPT: Attempt = { n: 1, previous: null };
 
+/**
+ * Each device's facts from its first job of the run, keyed by its session
+ * (one per device and run): later jobs ask the agent only for the facts that
+ * change, which saves the facts' process starts and lookups on every job.
+ */
+const factsOfRun = new WeakMap<Transport, { runId: string; facts: DeviceFacts }>();
+
+/** The device's facts already gathered in this run, if any. */
+export function knownFacts(transport: Transport, runId: string): DeviceFacts | null {
+  const known = factsOfRun.get(transport);
+  return known?.runId === runId ? known.facts : null;
+}
+
 export async function executeJob(job: Job<Suite>, runSignal: AbortSignal, ctx: JobContext, attempt: Attempt = FIRST_ATTEMPT): Promise<JobResult> {
   const { device, suite } = job;
   const queuedAt = new Date().toISOString();
@@ -71,6 +84,7 @@ export async function executeJob(job: Job<Suite>, runSignal: AbortSignal, ctx: J
     stage = 'lost';
     backstop = AbortSignal.timeout(deadlineMs + device.timeouts.connectMs + BACKSTOP_SLACK_MS);
     ctx.observe({ kind: 'device', device: device.name, state: 'running', detail: job.id });
+    const known = knownFacts(transport, ctx.runId);
     run = await runOnDevice(
       transport,
       {
@@ -85,6 +99,7 @@ export async function executeJob(job: Job<Suite>, runSignal: AbortSignal, ctx: J
         deadlineMs,
         intervalMs: ctx.sampleIntervalMs,
         keep: ctx.keep,
+        ...(known ? { knownFacts: known } : {}),
         // After a dropped connection, keep trying to re-attach as long as we would wait for the device to come back.
         reconnectGraceMs: device.timeouts.connectMs,
         // A capped host only stands in for a Pi; its facts must say so.
@@ -96,6 +111,7 @@ export async function executeJob(job: Job<Suite>, runSignal: AbortSignal, ctx: J
       },
     );
     ending = run.ending;
+    if (!known && run.facts) factsOfRun.set(transport, { runId: ctx.runId, facts: run.facts });
     if (consoleMark !== null) consoleExcerpt = transport.console?.since(consoleMark) ?? null;
   } catch (err) {
     ending = err instanceof Refused ? { kind: 'device_refused', refusal: err.refusal } : { kind: 'harness_failure', stage, detail: err instanceof Error ? err.message : String(err) };
