@@ -4,7 +4,8 @@
  * controller's acknowledgement. Facts are gathered once per device and run.
  * Counted at the transport, on a real local device.
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { runOnDevice } from '../harness/agent/client.ts';
@@ -173,4 +174,31 @@ t.test('executeJob gathers a device\'s facts on its first job of a run and reuse
   t.equal(knownFacts(counting, 'another-run'), null, 'another run gathers its own');
   await executeJob({ id: 'quick.c', device, suite }, new AbortController().signal, ctx('another-run'));
   t.match(counting.execs[2] ?? '', /--facts full/);
+});
+
+t.test('the agent is compiled once per device and interpreter; a broken or foreign-writable cache is not run', async (t) => {
+  const p = plant({ 'main.py': 'print("cached")\n' });
+  t.teardown(() => p.dispose());
+  const cacheDir = join(p.workdirRoot, '.hil-agent');
+  const first = await runOnDevice(local, job(p), new AbortController().signal);
+  t.equal(first.exit.code, 0);
+  const cached = readdirSync(cacheDir).filter((f) => /^monitor-[0-9a-f]{16}\.cpython-\d+$/.test(f));
+  t.equal(cached.length, 1, `one compiled agent: ${readdirSync(cacheDir).join(', ')}`);
+  const file = join(cacheDir, cached[0]!);
+  // Garbage in the cache: marshal cannot load it, so the agent compiles afresh and replaces it.
+  writeFileSync(file, 'not marshal data');
+  const broken = await runOnDevice(local, job(p), new AbortController().signal);
+  t.equal(broken.exit.code, 0, 'a broken cache is compiled over');
+  t.not(readFileSync(file, 'utf8'), 'not marshal data', 'and replaced');
+  // Valid code that would take the job over, in a folder anyone may write to: never run.
+  const evil = execFileSync(PYTHON, ['-c', 'import marshal,sys; sys.stdout.buffer.write(marshal.dumps(compile("import sys; sys.exit(42)", "x", "exec")))']);
+  writeFileSync(file, evil);
+  chmodSync(cacheDir, 0o777);
+  const foreign = await runOnDevice(local, job(p), new AbortController().signal);
+  t.equal(foreign.ending.kind, 'agent_end', `not the planted code: ${JSON.stringify(foreign.ending)}`);
+  t.equal(foreign.exit.code, 0);
+  t.equal(readFileSync(file).equals(evil), true, 'nor written over');
+  chmodSync(cacheDir, 0o700);
+  const planted = await runOnDevice(local, job(p), new AbortController().signal);
+  t.equal(planted.ending.kind, 'harness_failure', 'the same code in a private cache is run: the check above is what kept it out');
 });

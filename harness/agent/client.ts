@@ -10,6 +10,8 @@
  * stdin (BOOT below), the events come back on its stdout, and the agent
  * removes the workdir once the controller has acknowledged the end.
  */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -36,22 +38,48 @@ const AGENT_FILES = {
 };
 
 /**
- * Run with `python3 -c` as the job's one exec: read the agent from stdin (a
- * length line, then its source), write it into the workdir (argv[1]) and run
- * it there; `start --bundle` reads the payload from the rest of stdin. Exit 5
- * (DEPLOY_FAILED in monitor.py) when the workdir cannot be written.
+ * Run with `python3 -S -c` as the job's one exec: read the agent from stdin (a
+ * length line, then its source), write it into the workdir (argv[1]: `attach`
+ * and `kill` run it from there) and run it, compiled once per device: the
+ * code object is kept in argv[2] (per interpreter), as compiling 60 kB of
+ * Python costs a slow Pi a second or more. `start --bundle` then reads the
+ * payload from the rest of stdin. Exit 5 (DEPLOY_FAILED in monitor.py) when
+ * the workdir cannot be written. -S: the agent needs no site-packages
+ * (monitor.py loads site itself where it looks modules up), and a slow Pi
+ * saves the import.
  */
 export const BOOT = [
   'import os,sys',
-  'i=sys.stdin.buffer;s=i.read(int(i.readline()));p=sys.argv[1]',
+  'i=sys.stdin.buffer;s=i.read(int(i.readline()));p=sys.argv[1];c="%s.%s"%(sys.argv[2],sys.implementation.cache_tag)',
   'try:',
   ' os.makedirs(os.path.dirname(p),0o700,exist_ok=True)',
   ' with open(p,"wb") as f:f.write(s)',
   'except OSError as e:',
   ' sys.stderr.write("hil: cannot deploy the agent: %s\\n"%e);sys.exit(5)',
-  'sys.argv=sys.argv[1:];__file__=p',
-  'exec(compile(s,p,"exec"))',
+  'import marshal',
+  'd=os.path.dirname(c);k=None;mine=False',
+  'try:',
+  ' os.makedirs(d,0o700,exist_ok=True);st=os.stat(d)',
+  // Only a cache this user made and no one else can write: it is run as code.
+  ' mine=st.st_uid==os.getuid() and not st.st_mode&0o22',
+  ' if mine:',
+  '  with open(c,"rb") as f:k=marshal.load(f)',
+  'except Exception:pass',
+  'if k is None:',
+  ' k=compile(s,".hil-monitor.py","exec")',
+  ' try:',
+  '  if mine:',
+  '   t="%s.%d"%(c,os.getpid())',
+  '   with open(t,"wb") as f:marshal.dump(k,f)',
+  '   os.replace(t,c)',
+  ' except OSError:pass',
+  'sys.argv=[p]+sys.argv[3:];__file__=p',
+  'exec(k)',
 ].join('\n');
+
+/** The agent's source, and where a device keeps its compiled code (by content, so a new agent never runs old code). */
+const AGENT_SOURCE = readFileSync(AGENT_FILES.monitor);
+const AGENT_CODE = `.hil-agent/monitor-${createHash('sha256').update(AGENT_SOURCE).digest('hex').slice(0, 16)}`;
 
 /** The agent's and monitor.py's exit code for a payload or agent that could not be written to the device. */
 const DEPLOY_FAILED = 5;
@@ -190,7 +218,7 @@ async function bundle(job: AgentJob): Promise<Buffer> {
     const code = 'code' in job.probe ? job.probe.code : await readFile(job.probe.file, 'utf8');
     files.push([PROBE_FILE, 0o600, Buffer.from(code)]);
   }
-  const agent = await readFile(AGENT_FILES.monitor);
+  const agent = AGENT_SOURCE;
   const header = JSON.stringify({ files: files.map(([rel, mode, data]) => [rel, mode, data.length]), env: job.env ?? {} });
   return Buffer.concat([Buffer.from(`${agent.length}\n`), agent, Buffer.from(`${header}\n`), ...files.map(([, , data]) => data)]);
 }
@@ -383,7 +411,7 @@ export async function runOnDevice(
     }
     const cleanup = job.keep ? [] : ['--cleanup'];
     const start = shellJoin([
-      job.python, '-c', BOOT, monitor, 'start', '--workdir', wd,
+      job.python, '-S', '-c', BOOT, monitor, posix.join(job.workdirRoot, AGENT_CODE), 'start', '--workdir', wd,
       '--deadline-s', String(job.deadlineMs / 1000),
       '--interval-ms', String(job.intervalMs),
       '--bundle', ...cleanup,

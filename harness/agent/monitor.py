@@ -337,15 +337,47 @@ DISTS = {
 }
 
 
+def ensure_site():
+    """The agent runs with -S (a slow Pi saves the import); where it looks modules up, it needs
+    the site-packages the payload's interpreter will see."""
+    if sys.flags.no_site and "site" not in sys.modules:
+        import site
+        site.main()
+
+
+def dist_version(spec, mod):
+    """The version in a .dist-info or .egg-info folder beside the module, or None. A folder listing:
+    importlib.metadata costs a slow Pi seconds to import."""
+    wanted = set(re.sub(r"[-_.]+", "_", d).lower() for d in DISTS.get(mod, [mod]))
+    where = list(spec.submodule_search_locations or []) or ([spec.origin] if spec.origin else [])
+    for loc in where:
+        parent = os.path.dirname(loc)
+        try:
+            names = os.listdir(parent)
+        except OSError:
+            continue
+        for n in names:
+            if not n.endswith((".dist-info", ".egg-info")):
+                continue
+            m = re.match(r"^(.+?)-(\d[^-]*?)(?:-py\d.*)?\.(?:dist|egg)-info$", n)
+            if m and re.sub(r"[-_.]+", "_", m.group(1)).lower() in wanted:
+                return m.group(2)
+    return None
+
+
 def module_version(mod):
     """Version of a module WITHOUT importing it (importing TF costs ~500 MB)."""
     import importlib.util
+    ensure_site()
     try:
         spec = importlib.util.find_spec(mod)
     except (ImportError, ValueError):
         spec = None
     if spec is None:
         return "absent"
+    found = dist_version(spec, mod)
+    if found:
+        return found
     try:
         import importlib.metadata as md
         for dist in DISTS.get(mod, [mod]):
@@ -1245,6 +1277,7 @@ def probe_child(path, cwd, r, w):
         os.close(null)
         os.close(w)
         os.chdir(cwd)
+        ensure_site()  # the probe looks modules up as the payload's interpreter would
         sys.argv = [path]
         sys.path[0] = os.path.dirname(path)
         with open(path, "rb") as f:
