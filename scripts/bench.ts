@@ -11,14 +11,17 @@
  * - qemu: scripts/bench-qemu.ts (cold boot, warm start, 2 VMs vs 1).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startLocalSshd } from './lib/local-sshd.ts';
 import { projectDir } from '../harness/host/paths.ts';
+import { shellQuote } from '../harness/transport/quote.ts';
 
-const { values } = parseArgs({ options: { only: { type: 'string' }, out: { type: 'string', default: 'BENCHMARKS.md' } } });
+const { values } = parseArgs({
+  options: { only: { type: 'string' }, out: { type: 'string', default: 'BENCHMARKS.md' }, devices: { type: 'string', default: '16,100' }, rounds: { type: 'string', default: '3' } },
+});
 const only = new Set((values.only ?? 'harness,agent,image,qemu').split(','));
 const root = projectDir();
 
@@ -28,45 +31,91 @@ function tsx(script: string, args: string[]): string {
   return r.stdout;
 }
 
-async function harnessBench(rounds = 3): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'pi-hil-bench-'));
-  const rack = await startLocalSshd({ dir, count: 4 });
-  try {
-    const wall = (concurrency: number): number => {
-      const started = Date.now();
-      const r = spawnSync(
-        process.execPath,
-        [join(root, 'bin', 'hil.js'), 'run', '-i', rack.inventoryFile, '--suites', join(root, 'test', 'fixtures', 'suites'), '--suite', 'sleepy', '--concurrency', String(concurrency), '--out', join(dir, 'runs'), '--no-report'],
-        { cwd: root, encoding: 'utf8' },
-      );
-      if (r.status !== 0) throw new Error(`hil run failed: ${r.stderr}`);
-      return Date.now() - started;
-    };
-    const parallel: number[] = [];
-    const serial: number[] = [];
-    // Alternate, so drift in the machine's load hits both sides alike.
-    for (let i = 0; i < rounds; i++) {
-      serial.push(wall(1));
-      parallel.push(wall(4));
-    }
-    const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-    const s = median(serial);
-    const p = median(parallel);
-    return [
-      '| `hil run`, 4 sshd devices × a 3 s payload | median wall (s) |',
-      '|---|---|',
-      `| concurrency 1 (baseline) | ${(s / 1000).toFixed(1)} |`,
-      `| concurrency 4 | ${(p / 1000).toFixed(1)} |`,
-      `| speed-up | ${(s / p).toFixed(2)}× (ideal 4×) |`,
-      '',
-      `${rounds} alternating rounds each. Reproduce: \`npx tsx scripts/bench.ts --only harness\`.`,
-      '',
-    ].join('\n');
-  } finally {
-    rack.stop();
-    rmSync(dir, { recursive: true, force: true });
-  }
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const secs = (ms: number): string => (ms / 1000).toFixed(2);
+const today = (): string => new Date().toISOString().slice(0, 10);
+
+/** Run a command, time it, and read its peak RSS (GNU time's %M, KiB) from a file. Throws on failure. */
+function timed(argv: string[], env: NodeJS.ProcessEnv = process.env): { ms: number; peakKb: number } {
+  const rss = join(tmpdir(), `pi-hil-bench-rss-${process.pid}`);
+  const started = performance.now();
+  const r = spawnSync('/usr/bin/time', ['-f', '%M', '-o', rss, ...argv], { cwd: root, encoding: 'utf8', env, maxBuffer: 64 << 20 });
+  const ms = performance.now() - started;
+  if (r.status !== 0) throw new Error(`${argv.slice(0, 3).join(' ')} failed (exit ${r.status}): ${(r.stderr || r.stdout).slice(-1500)}`);
+  const peakKb = Number(readFileSync(rss, 'utf8').trim().split('\n').pop());
+  rmSync(rss, { force: true });
+  return { ms, peakKb };
 }
+
+/**
+ * `hil run` of the fixture suite `quick` on N real sshd devices against two
+ * baselines running the same payload on the same devices with the same
+ * concurrency: plain OpenSSH (one `ssh … python3 -c` per device) and Ansible
+ * ad-hoc `-m script` (upload and run main.py; forks = concurrency). Sides
+ * alternate round by round, so drift in the machine's load hits all alike.
+ */
+async function harnessBench(counts: number[], concurrency = 16, rounds = 3): Promise<string> {
+  for (const tool of ['ansible', 'ssh']) {
+    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) {
+      return `_${tool} is not installed: run \`bash scripts/setup.sh\` (Debian's ansible-core and openssh-client); the bench installs nothing itself._\n`;
+    }
+  }
+  const ansibleVersion = spawnSync('ansible', ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0] ?? 'ansible';
+  const sshVersion = spawnSync('ssh', ['-V'], { encoding: 'utf8' }).stderr.trim();
+  const payloadFile = join(root, 'test', 'fixtures', 'suites', 'quick', 'main.py');
+  const payload = readFileSync(payloadFile, 'utf8');
+  const out: string[] = [
+    `Measured ${today()}: the fixture suite \`quick\` (prints a phase marker and a line, exits 0) on real OpenSSH devices on loopback (scripts/lib/local-sshd.ts), concurrency ${concurrency}, ${rounds} rounds with the three sides alternating; medians. Baselines: ${sshVersion}; ${ansibleVersion}. \`hil run\` does more per job (lease and health gate per device, facts, memory sampling, evidence, one result record each).`,
+    '',
+    '| devices | side | median wall (s) | ratio to plain ssh | ratio to Ansible `-m script` | controller peak RSS |',
+    '|---|---|---|---|---|---|',
+  ];
+  const ratios: Record<number, { ssh: number; ansible: number; rssMb: number }> = {};
+  for (const n of counts) {
+    const dir = mkdtempSync(join(tmpdir(), 'pi-hil-bench-'));
+    chmodSync(dir, 0o755);
+    const rack = await startLocalSshd({ dir, count: n });
+    try {
+      const opts = ['-i', rack.identityFile, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-o', 'BatchMode=yes'];
+      const hosts = rack.devices.map((d) => `${d.name} ansible_host=127.0.0.1 ansible_port=${d.port}`);
+      const inventory = join(dir, 'ansible.ini');
+      writeFileSync(inventory, ['[rack]', ...hosts, '', '[rack:vars]', `ansible_user=${rack.user}`, `ansible_ssh_private_key_file=${rack.identityFile}`, 'ansible_python_interpreter=/usr/bin/python3', ''].join('\n'));
+      // Plain OpenSSH: one ssh per device, `concurrency` at a time (xargs -P), the payload as `python3 -c`.
+      const sshList = join(dir, 'ssh-ports');
+      writeFileSync(sshList, rack.devices.map((d) => String(d.port)).join('\n') + '\n');
+      const sshCmd = `xargs -P ${concurrency} -I{} ssh ${opts.map((o) => `'${o}'`).join(' ')} -p {} ${rack.user}@127.0.0.1 /usr/bin/python3 -c "$PAYLOAD" < ${sshList} > /dev/null`;
+      const sides: Record<'hil' | 'ssh' | 'ansible', { ms: number[]; rss: number[] }> = { hil: { ms: [], rss: [] }, ssh: { ms: [], rss: [] }, ansible: { ms: [], rss: [] } };
+      for (let i = 0; i < rounds; i++) {
+        const h = timed([process.execPath, join(root, 'bin', 'hil.js'), 'run', '-i', rack.inventoryFile, '--suites', join(root, 'test', 'fixtures', 'suites'), '--suite', 'quick', '--concurrency', String(concurrency), '--out', join(dir, 'runs'), '--no-report']);
+        sides.hil.ms.push(h.ms);
+        sides.hil.rss.push(h.peakKb);
+        // Quoted once more for the remote shell, which ssh hands the joined words to.
+        sides.ssh.ms.push(timed(['sh', '-c', sshCmd], { ...process.env, PAYLOAD: shellQuote(payload) }).ms);
+        // A fresh ControlPath folder each round: no round reuses another's ControlPersist connections.
+        const cp = mkdtempSync(join(dir, 'cp-'));
+        const env = { ...process.env, ANSIBLE_HOST_KEY_CHECKING: 'False', ANSIBLE_SSH_CONTROL_PATH_DIR: cp, ANSIBLE_LOCAL_TEMP: join(cp, 'tmp'), ANSIBLE_NOCOLOR: '1' };
+        sides.ansible.ms.push(timed(['ansible', 'rack', '-i', inventory, '--forks', String(concurrency), '-m', 'script', '-a', `${payloadFile} executable=/usr/bin/python3`], env).ms);
+        spawnSync('sh', ['-c', `for s in ${cp}/*; do [ -S "$s" ] && ssh -o ControlPath="$s" -O exit x 2>/dev/null; done; true`]);
+      }
+      const hil = median(sides.hil.ms);
+      const ssh = median(sides.ssh.ms);
+      const ans = median(sides.ansible.ms);
+      const rssMb = Math.max(...sides.hil.rss) / 1024;
+      ratios[n] = { ssh: hil / ssh, ansible: hil / ans, rssMb };
+      out.push(`| ${n} | plain OpenSSH, \`ssh … python3 -c\` | ${secs(ssh)} | 1.00 | ${(ssh / ans).toFixed(2)} | |`);
+      out.push(`| ${n} | Ansible \`-m script\` (forks ${concurrency}) | ${secs(ans)} | ${(ans / ssh).toFixed(2)} | 1.00 | |`);
+      out.push(`| ${n} | **\`hil run\`** (\`quick\`, \`--no-report\`) | **${secs(hil)}** | **${(hil / ssh).toFixed(2)}** | **${(hil / ans).toFixed(2)}** | ${rssMb.toFixed(0)} MB |`);
+    } finally {
+      rack.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  harnessRatios = ratios;
+  out.push('', `Reproduce: \`npx tsx scripts/bench.ts --only harness\` (devices: ${counts.join(', ')}).`, '');
+  return out.join('\n');
+}
+
+let harnessRatios: Record<number, { ssh: number; ansible: number; rssMb: number }> = {};
 
 const sections: string[] = [
   '# Benchmarks',
@@ -75,7 +124,7 @@ const sections: string[] = [
     'Every figure is measured beside its baseline in the same run; machines here are shared, so compare ratios, not absolute times.',
   '',
 ];
-if (only.has('harness')) sections.push('## Parallel jobs across devices', '', await harnessBench());
+if (only.has('harness')) sections.push('## `hil run` against plain OpenSSH and Ansible', '', await harnessBench(values.devices.split(',').map(Number), 16, Number(values.rounds)));
 if (only.has('agent')) sections.push('## On-device agent', '', tsx('bench-agent.ts', ['--python', '/usr/bin/python3']));
 if (only.has('image')) sections.push('## Image build', '', tsx('bench-image.ts', []));
 if (only.has('qemu')) sections.push('## Emulated Pis (QEMU)', '', tsx('bench-qemu.ts', []));

@@ -52,8 +52,9 @@ export const BOOT = [
   'import os,sys',
   'i=sys.stdin.buffer;s=i.read(int(i.readline()));p=sys.argv[1];c="%s.%s"%(sys.argv[2],sys.implementation.cache_tag)',
   'try:',
-  ' os.makedirs(os.path.dirname(p),0o700,exist_ok=True)',
-  ' with open(p,"wb") as f:f.write(s)',
+  ' if p!="-":',
+  '  os.makedirs(os.path.dirname(p),0o700,exist_ok=True)',
+  '  with open(p,"wb") as f:f.write(s)',
   'except OSError as e:',
   ' sys.stderr.write("hil: cannot deploy the agent: %s\\n"%e);sys.exit(5)',
   'import marshal',
@@ -80,6 +81,18 @@ export const BOOT = [
 /** The agent's source, and where a device keeps its compiled code (by content, so a new agent never runs old code). */
 const AGENT_SOURCE = readFileSync(AGENT_FILES.monitor);
 const AGENT_CODE = `.hil-agent/monitor-${createHash('sha256').update(AGENT_SOURCE).digest('hex').slice(0, 16)}`;
+
+/**
+ * One agent command as an exec: the command line and its stdin (the agent,
+ * then `more`). `agentFile` is where the agent is written for later `attach`
+ * and `kill` execs, or '-' for none (the health gate, before any workdir).
+ */
+export function agentExec(python: string, workdirRoot: string, agentFile: string, args: string[], more: Buffer[] = []): { command: string; stdin: Buffer } {
+  return {
+    command: shellJoin([python, '-S', '-c', BOOT, agentFile, posix.join(workdirRoot, AGENT_CODE), ...args]),
+    stdin: Buffer.concat([Buffer.from(`${AGENT_SOURCE.length}\n`), AGENT_SOURCE, ...more]),
+  };
+}
 
 /** The agent's and monitor.py's exit code for a payload or agent that could not be written to the device. */
 const DEPLOY_FAILED = 5;
@@ -218,9 +231,8 @@ async function bundle(job: AgentJob): Promise<Buffer> {
     const code = 'code' in job.probe ? job.probe.code : await readFile(job.probe.file, 'utf8');
     files.push([PROBE_FILE, 0o600, Buffer.from(code)]);
   }
-  const agent = AGENT_SOURCE;
   const header = JSON.stringify({ files: files.map(([rel, mode, data]) => [rel, mode, data.length]), env: job.env ?? {} });
-  return Buffer.concat([Buffer.from(`${agent.length}\n`), agent, Buffer.from(`${header}\n`), ...files.map(([, , data]) => data)]);
+  return Buffer.concat([Buffer.from(`${header}\n`), ...files.map(([, , data]) => data)]);
 }
 
 /**
@@ -410,8 +422,8 @@ export async function runOnDevice(
       return collected(job, wd, st, failure('deploy', describeReason(err)), { deployMs, reattached: 0, aborted: signal.aborted });
     }
     const cleanup = job.keep ? [] : ['--cleanup'];
-    const start = shellJoin([
-      job.python, '-S', '-c', BOOT, monitor, posix.join(job.workdirRoot, AGENT_CODE), 'start', '--workdir', wd,
+    const { command: start, stdin } = agentExec(job.python, job.workdirRoot, monitor, [
+      'start', '--workdir', wd,
       '--deadline-s', String(job.deadlineMs / 1000),
       '--interval-ms', String(job.intervalMs),
       '--bundle', ...cleanup,
@@ -419,7 +431,7 @@ export async function runOnDevice(
       '--facts', job.facts === false ? 'none' : job.knownFacts ? 'now' : 'full',
       ...(job.standIn ? ['--standin', job.standIn] : []),
       '--', job.python, ...job.entry,
-    ]);
+    ], [input]);
     const giveUpAt = Date.now() + job.deadlineMs + (job.reconnectGraceMs ?? 60_000);
     let lastError = '';
     let command = start;
@@ -433,7 +445,7 @@ export async function runOnDevice(
           await transport.connect(AbortSignal.any([signal, AbortSignal.timeout(Math.max(0, giveUpAt - Date.now()))]));
           reattached++;
         }
-        const res = await stream(transport, command, st, onEvent, signal, { ...(command === start ? { data: input } : {}), cleanup: !job.keep });
+        const res = await stream(transport, command, st, onEvent, signal, { ...(command === start ? { data: stdin } : {}), cleanup: !job.keep });
         deployMs ??= st.helloAt !== null ? st.helloAt - t0 : null;
         if (st.end) {
           cleaned = !job.keep && res.code === 0;

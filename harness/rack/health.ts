@@ -4,14 +4,9 @@
  * disk for the suites it is about to run, and not throttled right now. A
  * device that fails it runs no job; the caller records why for each of them.
  */
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { shellJoin } from '../transport/quote.ts';
+import { agentExec } from '../agent/client.ts';
 import type { Transport } from '../transport/transport.ts';
 import { describeThrottled, throttledNow } from './throttle.ts';
-
-/** The agent answers the gate too (`monitor.py health`): one file knows how to read a device's cgroups and /proc. */
-const AGENT = readFileSync(fileURLToPath(new URL('../agent/monitor.py', import.meta.url)), 'utf8');
 
 /** A device's clock may be this far off ours before its timestamps and lease expiries are not to be trusted. */
 export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
@@ -48,8 +43,10 @@ export interface HealthReport {
 export async function checkHealth(transport: Transport, python: string, workdirRoot: string, needs: HealthNeeds, signal?: AbortSignal): Promise<HealthReport> {
   await transport.connect(signal);
   const sent = Date.now();
-  // Run from the command line, not uploaded: the gate runs before anything is deployed.
-  const res = await transport.exec(shellJoin([python, '-c', AGENT, 'health', '--root', workdirRoot]), signal ? { signal } : {});
+  // The agent answers the gate too (`monitor.py health`: one file knows how to read a device's cgroups
+  // and /proc), sent on stdin and written nowhere: the gate runs before anything is deployed.
+  const { command, stdin } = agentExec(python, workdirRoot, '-', ['health', '--root', workdirRoot]);
+  const res = await transport.exec(command, { stdin, ...(signal ? { signal } : {}) });
   const received = Date.now();
   if (res.code !== 0) throw new Error(`health check failed on ${transport.describe} (exit ${res.code ?? res.signal}): ${res.stderr.trim().slice(-300)}`);
   const reading = JSON.parse(res.stdout.trim().split('\n').pop() ?? '') as HealthReading;
