@@ -56,6 +56,8 @@ export interface AgentJob {
   reconnectGraceMs?: number;
   /** Timeline points kept in the record; the peak is always kept (default 2000). */
   maxSamples?: number;
+  /** Extra environment for the agent and so the payload, e.g. HIL_PARAM_SAMPLES (names: A-Z, 0-9, _). */
+  env?: Record<string, string>;
 }
 
 /** Where the harness lost the job, when no end event was collected. */
@@ -333,7 +335,12 @@ export async function runOnDevice(
     } catch (err) {
       return collected(job, wd, st, failure('deploy', describeReason(err)), { deployMs, reattached: 0, aborted: signal.aborted });
     }
+    const env = Object.entries(job.env ?? {});
+    const bad = env.find(([k]) => !/^[A-Z_][A-Z0-9_]*$/.test(k));
+    if (bad) throw new Error(`not an environment variable name: ${JSON.stringify(bad[0])}`);
     const start = shellJoin([
+      // env(1): the agent's environment is the payload's, so nothing in monitor.py changes.
+      ...(env.length ? ['env', ...env.map(([k, v]) => `${k}=${v}`)] : []),
       job.python, monitor, 'start', '--workdir', wd,
       '--deadline-s', String(job.deadlineMs / 1000),
       '--interval-ms', String(job.intervalMs),

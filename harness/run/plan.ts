@@ -4,6 +4,7 @@
  */
 import { UsageError } from '../config/diagnostics.ts';
 import type { Device, Inventory } from '../inventory/device.ts';
+import type { EnvelopeTag, ParamValue } from '../results/record.ts';
 
 export interface Shard {
   /** 1-based. */
@@ -19,10 +20,14 @@ export interface Selection {
 }
 
 export interface Job<S extends { name: string }> {
-  /** `<suite>.<device>`, the same identity the reports use across runs. */
+  /** `<suite>.<device>` (with its params, see jobIdOf), the same identity the reports use across runs. */
   id: string;
   device: Device;
   suite: S;
+  /** Suite parameters given to this job (expandParams); absent: every one at its default. */
+  params?: Record<string, ParamValue>;
+  /** Set when the job is a probe of a capacity search (`hil envelope`). */
+  envelope?: EnvelopeTag;
 }
 
 /** "i/n" with 1 ≤ i ≤ n. */
