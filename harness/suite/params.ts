@@ -7,7 +7,7 @@
  */
 import { isMap } from 'yaml';
 import type { MappingReader } from '../config/reader.ts';
-import type { YamlPath } from '../config/diagnostics.ts';
+import { UsageError, type YamlPath } from '../config/diagnostics.ts';
 import type { ParamValue } from '../results/record.ts';
 
 export const PARAM_TYPES = ['integer', 'number', 'string'] as const;
@@ -137,4 +137,34 @@ export function paramEnv(decls: ParamDecls, given: Readonly<Record<string, Param
   for (const name of names) env[`HIL_PARAM_${name.toUpperCase()}`] = String(given[name] ?? decls[name]!.default);
   env['HIL_PARAMS'] = JSON.stringify(Object.fromEntries(names.map((n) => [n, { type: decls[n]!.type, default: decls[n]!.default, choices: decls[n]!.choices }])));
   return env;
+}
+
+/** `--param name=v1,v2` options, checked against the suites that declare `name`: name -> the values, in order given. */
+export function parseParamOptions(
+  option: string,
+  specs: readonly string[],
+  suites: readonly { name: string; params: ParamDecls }[],
+): Record<string, ParamValue[]> {
+  const out: Record<string, ParamValue[]> = {};
+  const declared = [...new Set(suites.flatMap((s) => Object.keys(s.params)))].sort();
+  const known = declared.length ? declared.join(', ') : '(the selected suites declare no params)';
+  for (const spec of specs) {
+    const m = /^([^=\s]+)=(.+)$/.exec(spec.trim());
+    if (!m) throw new UsageError(option, spec, `name=value or name=v1,v2,... with name one of ${known}`, 'expected name=value');
+    const name = m[1]!;
+    const owners = suites.filter((s) => s.params[name] !== undefined);
+    if (owners.length === 0) throw new UsageError(option, spec, known, `no selected suite declares a parameter ${name}`);
+    if (out[name]) throw new UsageError(option, spec, 'each parameter once, its values comma-separated', `${name} given twice`);
+    const values: ParamValue[] = [];
+    for (const word of m[2]!.split(',')) {
+      for (const s of owners) {
+        const decl = s.params[name]!;
+        const parsed = parseValue(decl, word);
+        if ('problem' in parsed) throw new UsageError(option, `${name}=${word}`, `${allowedText(decl)}${decl.unit ? ` (${decl.unit})` : ''}`, `${s.name}'s ${name}: ${parsed.problem}`);
+        if (s === owners[0] && !values.includes(parsed.value)) values.push(parsed.value);
+      }
+    }
+    out[name] = values;
+  }
+  return out;
 }
