@@ -165,3 +165,23 @@ export function specProblems(spec: SearchSpec): string[] {
   if (spec.integer && (!Number.isInteger(spec.from) || !Number.isInteger(spec.to))) p.push('--from and --to must be integers for an integer parameter');
   return p;
 }
+
+/**
+ * A finished search read back from its observations alone (the reports have
+ * the records, not the command line): what it found, without the range.
+ */
+export function summarize(seen: readonly Observation[]): EnvelopeResult {
+  let lastPass: number | null = null;
+  let firstFail: Observation | null = null;
+  let stoppedAt: Observation | null = null;
+  let status: EnvelopeStatus | null = null;
+  for (const [i, o] of seen.entries()) {
+    const kind = kindOf(o.outcome);
+    if (kind === 'pass' && (lastPass === null || o.value > lastPass)) lastPass = o.value;
+    if (kind === 'bound' && (firstFail === null || o.value < firstFail.value)) firstFail = o;
+    if (kind === 'unexpected' && stoppedAt === null) [stoppedAt, status] = [o, 'stopped'];
+    if (kind === 'infra' && stoppedAt === null && seen[i - 1]?.value === o.value && kindOf(seen[i - 1]!.outcome) === 'infra') [stoppedAt, status] = [o, 'infra'];
+  }
+  status ??= firstFail === null ? 'beyond-range' : lastPass === null ? 'below-range' : 'bounded';
+  return { status, largestPass: lastPass, smallestFail: firstFail?.value ?? null, failOutcome: firstFail?.outcome ?? null, stoppedAt, jobs: seen.length };
+}
