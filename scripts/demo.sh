@@ -19,9 +19,9 @@ node bin/hil.js run --inventory devices.yaml --concurrency 4 "$@" || status=$?
 echo "demo: hil run exited ${status}; the reports are in the newest folder under reports/runs/" >&2
 if [ "${PI_HIL_ENVELOPE:-1}" != 0 ]; then
   envelopes="${PI_HIL_ENVELOPE_OUT:-reports/envelopes}"
-  # How far can each device go? Ten-fold steps, then bisection to a factor of 2 (about 7 probes a device).
+  # How far can each device go? Ten-fold steps, then bisection to a factor of 2 (about 5 probes a device).
   node bin/hil.js envelope --inventory devices.yaml --tag capped --suite keras-train --param units \
-    --from 1000 --to 10000000 --resolution 2 --out "$envelopes" || status=$?
+    --from 10000 --to 10000000 --resolution 2 --out "$envelopes" || status=$?
   # 32-bit against 64-bit guests: the largest memory-ladder limit that one process still reaches.
   node bin/hil.js envelope --inventory devices.yaml --tag emulated --suite memory-ladder --param limit_mb \
     --from 256 --to 8192 --factor 4 --resolution 1.5 --out "$envelopes" || status=$?

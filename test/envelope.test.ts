@@ -8,8 +8,9 @@
  *   a passed record and an oom_killed or memory_error record, within the
  *   job bound; the Capacity section checked in headless Chromium.
  *
- * The envelope runs three TF searches at once: about 4-6 minutes on a busy
- * 2-core machine (TF's import alone costs seconds per probe).
+ * The envelope runs three TF searches at once, four or five probes each, and
+ * each probe costs about a minute on a busy 2-core machine (TF's import alone
+ * takes seconds): about 5 minutes, and 2 more for the matrix run's Allure.
  */
 import t from 'tap';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -93,7 +94,8 @@ t.test('hil envelope: keras-train units on 512 MB, 1 GB and 2 GB with real Tenso
   warmVenv(python);
   const file = inventory('envelope', python, [512, 1024, 2048], '150s');
   const out = join(dir, 'envelope-runs');
-  const args = ['envelope', '-i', file, '--suite', 'keras-train', '--param', 'units', '--from', '1000', '--to', '10000000', '--resolution', '2', '--out', out];
+    // Coarse on purpose (ten-fold steps, one bisection): each TF probe costs about a minute here.
+  const args = ['envelope', '-i', file, '--suite', 'keras-train', '--param', 'units', '--from', '10000', '--to', '10000000', '--resolution', '3.5', '--out', out];
   const started = Date.now();
   const r = await hil(args, env);
   t.comment(`hil envelope took ${((Date.now() - started) / 1000).toFixed(0)} s`);
@@ -101,7 +103,7 @@ t.test('hil envelope: keras-train units on 512 MB, 1 GB and 2 GB with real Tenso
   t.equal(r.code, 0, r.stderr.slice(-3000));
   const run = onlyRunDir(out);
   const records = readRecords(run);
-  const bound = jobBound({ from: 1000, to: 10_000_000, integer: true, factor: 10, resolution: 2 });
+  const bound = jobBound({ from: 10_000, to: 10_000_000, integer: true, factor: 10, resolution: 3.5 });
   const largest: number[] = [];
   for (const cap of [512, 1024, 2048]) {
     const mine = records.filter((x) => x.device.name === `cap-${cap}`);
@@ -114,7 +116,7 @@ t.test('hil envelope: keras-train units on 512 MB, 1 GB and 2 GB with real Tenso
     t.ok(fails.length > 0, `cap-${cap}: something failed for memory: ${mine.map((x) => `${x.params.units}:${x.outcome}`).join(' ')}`);
     const pass = Math.max(...passes);
     const fail = Math.min(...fails.map((x) => Number(x.params.units)));
-    t.ok(pass < fail && fail / pass <= 2, `cap-${cap}: passes at ${pass}, fails at ${fail}`);
+    t.ok(pass < fail && fail / pass <= 3.5, `cap-${cap}: passes at ${pass}, fails at ${fail}`);
     t.notOk(mine.some((x) => !['passed', 'oom_killed', 'memory_error'].includes(x.outcome)), 'no other outcome along the way');
     t.match(r.stdout, new RegExp(`cap-${cap}\\s+${pass}\\s.*${fail} \\((oom_killed|memory_error)\\)`), 'the answer on stdout');
     largest.push(pass);
