@@ -269,18 +269,14 @@ export function describeEnvelope(e: DeviceEnvelope, param: string): string {
   return `envelope ${r.status}: ${pass}; ${fail}${stop}; ${r.jobs} job(s)`;
 }
 
-/** The evidence that says most about a memory failure comes first. */
-const TELLING = ['kernel_log', 'cgroup_oom_kill', 'vmstat_oom_kill', 'stderr', 'deadline', 'pressure', 'signal'];
-const rank = (source: string) => (TELLING.indexOf(source) + TELLING.length + 1) % (TELLING.length + 1);
-
 /** The answer on stdout: one row per device. */
 export function envelopeTable(suite: string, param: string, found: readonly DeviceEnvelope[], fixed: Record<string, ParamValue>, bound: number): string {
   const fixedText = Object.entries(fixed).map(([k, v]) => `${k}=${v}`).join(' ');
   const head = `${suite}: largest ${param} that passes${fixedText ? ` (with ${fixedText})` : ''}`;
   const rows = found.map((e) => {
     const r = e.result;
-    const telling = e.fail ? [...e.fail.evidence].sort((a, b) => rank(a.source) - rank(b.source))[0] : undefined;
-    const evidence = telling ? `[${telling.source}] ${telling.detail}` : (e.stopped?.reason ?? '');
+    // The record's one-sentence reason; the evidence itself is in the record and the reports.
+    const evidence = e.fail?.reason ?? e.stopped?.reason ?? '';
     return [
       e.device,
       r.largestPass === null ? '—' : String(r.largestPass),
@@ -291,7 +287,7 @@ export function envelopeTable(suite: string, param: string, found: readonly Devi
       evidence.replace(/\s+/g, ' ').slice(0, 90),
     ];
   });
-  const header = ['device', `largest pass`, 'its peak · time', 'smallest failure', 'jobs/bound', 'status', 'evidence'];
+  const header = ['device', `largest pass`, 'its peak · time', 'smallest failure', 'jobs/bound', 'status', 'why it failed'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
   return `${head}\n${line(header)}\n${rows.map(line).join('\n')}\n`;
