@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # The main job: set this machine up (Debian packages, npm dependencies, the
 # TensorFlow virtualenv, the QEMU Pi images; all cached), then run every suite
-# on the default inventory and build the reports.
+# on the default inventory and build the reports; then two small capacity
+# searches (`hil envelope`): keras-train's hidden-layer width on the capped
+# devices, and memory-ladder's limit on the QEMU guests. Their run folders go
+# under $PI_HIL_ENVELOPE_OUT (default reports/envelopes); PI_HIL_ENVELOPE=0
+# leaves them out.
 #
 #   npm run demo [-- <extra hil run options>]
 set -euo pipefail
@@ -13,4 +17,14 @@ status=0
 node bin/hil.js run --inventory devices.yaml --concurrency 4 "$@" || status=$?
 # 0: every expectation met; 1: an outcome the article's claims did not predict; 3: infrastructure.
 echo "demo: hil run exited ${status}; the reports are in the newest folder under reports/runs/" >&2
+if [ "${PI_HIL_ENVELOPE:-1}" != 0 ]; then
+  envelopes="${PI_HIL_ENVELOPE_OUT:-reports/envelopes}"
+  # How far can each device go? Ten-fold steps, then bisection to a factor of 2 (about 5 probes a device).
+  node bin/hil.js envelope --inventory devices.yaml --tag capped --suite keras-train --param units \
+    --from 10000 --to 10000000 --resolution 2 --out "$envelopes" || status=$?
+  # 32-bit against 64-bit guests: the largest memory-ladder limit that one process still reaches.
+  node bin/hil.js envelope --inventory devices.yaml --tag emulated --suite memory-ladder --param limit_mb \
+    --from 256 --to 8192 --factor 4 --resolution 1.5 --out "$envelopes" || status=$?
+  echo "demo: capacity searches in ${envelopes}/" >&2
+fi
 exit "$status"

@@ -7,7 +7,7 @@
  */
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadInventory } from '../harness/inventory/load.ts';
 import type { ResultRecord } from '../harness/results/record.ts';
@@ -18,7 +18,8 @@ t.setTimeout(2_700_000);
 
 function npmRunDemo(out: string): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('npm', ['run', 'demo', '--', '--out', out], { cwd: PROJECT, stdio: ['ignore', 'ignore', 'pipe'] });
+    // The demo's capacity searches get a folder of their own, so `out` holds the one run.
+    const child = spawn('npm', ['run', 'demo', '--', '--out', out], { cwd: PROJECT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, PI_HIL_ENVELOPE_OUT: `${out}-envelopes` } });
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     child.on('error', reject);
@@ -28,6 +29,7 @@ function npmRunDemo(out: string): Promise<{ code: number | null; stderr: string 
 
 t.test('npm run demo runs every suite on the default inventory and writes a run folder', async (t) => {
   const out = t.testdir();
+  t.teardown(() => rmSync(`${out}-envelopes`, { recursive: true, force: true }));
   const demo = await npmRunDemo(out);
   t.equal(demo.code, 0, demo.code === 0 ? 'every expectation met' : demo.stderr.slice(-4000));
 

@@ -10,12 +10,18 @@ really starts. Standard library only, Python 3.7+.
     hil_phase.value("tf_version", tf.__version__)
     with hil_phase.phase_of("fit"):
         model.fit(...)
+    samples = hil_phase.param("samples")   # typed by suite.yaml's params:
+
+pi-hil passes every parameter the suite declares as HIL_PARAM_<NAME> (the
+value given with --param, else its default) and the declarations as
+HIL_PARAMS (JSON), so param() knows each one's type and default.
 """
 import json
+import os
 import sys
 from contextlib import contextmanager
 
-__all__ = ["phase", "end_phase", "value", "phase_of"]
+__all__ = ["phase", "end_phase", "value", "phase_of", "param"]
 
 
 def _say(line):
@@ -51,3 +57,35 @@ def phase_of(name):
         yield
     finally:
         end_phase()
+
+
+def param(name):
+    """The value of suite parameter `name`: int, float or str as suite.yaml declares it.
+
+    Falls back to the declared default when HIL_PARAM_<NAME> is not set.
+    """
+    try:
+        decls = json.loads(os.environ.get("HIL_PARAMS") or "{}")
+    except ValueError:
+        decls = {}
+    decl = decls.get(name)
+    raw = os.environ.get("HIL_PARAM_" + str(name).upper())
+    if decl is None:
+        if raw is None:
+            raise KeyError("no parameter %r: not declared under params: in suite.yaml "
+                           "(declared: %s)" % (name, ", ".join(sorted(decls)) or "none"))
+        return raw
+    if raw is None:
+        return decl.get("default")
+    kind = decl.get("type")
+    try:
+        if kind == "integer":
+            return int(raw)
+        if kind == "number":
+            return float(raw)
+    except ValueError:
+        raise ValueError("HIL_PARAM_%s=%r is not %s" % (name.upper(), raw, "an integer" if kind == "integer" else "a number"))
+    choices = decl.get("choices") or []
+    if choices and raw not in choices:
+        raise ValueError("HIL_PARAM_%s=%r is not one of %s" % (name.upper(), raw, ", ".join(choices)))
+    return raw

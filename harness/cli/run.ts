@@ -17,7 +17,8 @@ import { loadInventory } from '../inventory/load.ts';
 import type { Device } from '../inventory/device.ts';
 import { executeJob, type JobContext } from '../run/job.ts';
 import { finalAttempts } from '../results/attempts.ts';
-import { parseShard, planJobs, type Selection } from '../run/plan.ts';
+import { expandParams, parseShard, planJobs, type Selection } from '../run/plan.ts';
+import { parseParamOptions } from '../suite/params.ts';
 import { schedule } from '../run/scheduler.ts';
 import type { ResultRecord } from '../results/record.ts';
 import type { InterruptSignal, Interruption, RunMeta } from '../results/run-meta.ts';
@@ -40,6 +41,7 @@ export const RUN_SPEC: CommandSpec = {
   options: {
     ...DEVICE_OPTIONS,
     suite: { type: 'string', short: 's', multiple: true, arg: 'name', help: 'only these suites' },
+    param: { type: 'string', short: 'p', multiple: true, arg: 'name=v1,v2', help: "run each suite that declares it once per value (repeat: every combination); see `hil list`" },
     concurrency: { type: 'string', short: 'j', arg: 'n', help: 'jobs running at once across devices (default: 4)' },
     out: { type: 'string', short: 'o', arg: 'dir', help: 'runs folder (default: reports/runs)' },
     suites: { type: 'string', arg: 'dir', help: 'suites folder (default: suites)' },
@@ -79,7 +81,9 @@ export async function runCommand(argv: string[]): Promise<number> {
   const sampleIntervalMs = positiveInt('--sample-ms', values['sample-ms'], 50);
   const leaseWaitMs = durationMs('--lease-wait', values['lease-wait'], 0, true);
   const leaseTtlMs = durationMs('--lease-ttl', values['lease-ttl'], DEFAULT_LEASE_TTL_MS);
-  const jobs = planJobs(inventory, suites, selection);
+  const planned = planJobs(inventory, suites, selection);
+  const matrix = parseParamOptions('--param', Array.isArray(values['param']) ? values['param'] : [], [...new Set(planned.map((j) => j.suite))]);
+  const jobs = expandParams(planned, matrix);
   if (jobs.length === 0) throw new UsageError('--device/--tag/--shard', argv.join(' '), 'a selection that matches at least one device', 'nothing selected');
 
   const runId = newRunId();

@@ -36,6 +36,7 @@ interface Step {
 export interface AllureResult {
   uuid: string;
   testCaseId: string;
+  historyId: string;
   fullName: string;
   name: string;
   status: TestStatus;
@@ -217,10 +218,17 @@ export function toAllure(r: ResultRecord): { result: AllureResult; files: Pendin
     ...(untrustedTimeText(r) ? [`\n${untrustedTimeText(r)}.`] : []),
   ].join('\n');
 
+  // One test per device × suite; its parameter sets are rows of it, each with its own history.
+  const testKey = `${r.suite}.${r.device.name}`;
+  const testCaseId = createHash('md5').update(testKey).digest('hex');
+  const params = Object.keys(r.params)
+    .sort()
+    .map((name) => ({ name, value: String(r.params[name]) }));
   const result: AllureResult = {
     uuid,
-    testCaseId: createHash('md5').update(r.jobId).digest('hex'),
-    fullName: r.jobId,
+    testCaseId,
+    historyId: `${testCaseId}.${createHash('md5').update(params.map((p) => `${p.name}=${p.value}`).join(',')).digest('hex')}`,
+    fullName: testKey,
     name: `${r.suite} on ${r.device.name}`,
     status,
     statusDetails: { message: statusMessage(r), trace: traceOf(r) },
@@ -232,6 +240,8 @@ export function toAllure(r: ResultRecord): { result: AllureResult; files: Pendin
     parameters: [
       { name: 'device', value: r.device.name },
       { name: 'suite', value: r.suite },
+      ...params,
+      ...(r.envelope ? [{ name: 'envelope step', value: String(r.envelope.step), excluded: true }] : []),
       { name: 'RAM', value: formatRam(r.device.ramMb), excluded: true },
       // Excluded: they describe this run's session, not which test this is, so history still links.
       { name: 're-attached', value: String(r.agent.reattached), excluded: true },

@@ -1,8 +1,14 @@
 /**
  * A run against its baseline: which outcomes changed, and which jobs got
- * heavier or slower beyond a threshold. Keyed by jobId, stable across runs.
+ * heavier or slower beyond a threshold. Jobs match by device, suite and
+ * params (baselineKey), stable across runs.
  */
-import type { Outcome, ResultRecord } from '../results/record.ts';
+import { jobIdOf, type Outcome, type ResultRecord } from '../results/record.ts';
+
+/** What a job is matched on against the baseline: device, suite and the params it was given. */
+export function baselineKey(r: Pick<ResultRecord, 'suite' | 'device' | 'params'>): string {
+  return jobIdOf(r.suite, r.device.name, r.params);
+}
 
 export interface Thresholds {
   /** Flag a peak-memory rise above this many percent (and above `memoryFloorKb`). */
@@ -53,18 +59,18 @@ function over(before: number, after: number, pct: number, floor: number): boolea
 }
 
 export function diffRuns(current: ResultRecord[], baseline: ResultRecord[], thresholds: Thresholds = DEFAULT_THRESHOLDS): RunDiff {
-  const base = new Map(baseline.map((r) => [r.jobId, r]));
-  const now = new Set(current.map((r) => r.jobId));
+  const base = new Map(baseline.map((r) => [baselineKey(r), r]));
+  const now = new Set(current.map(baselineKey));
   const diff: RunDiff = {
     baselineRunId: baseline[0]?.runId ?? 'baseline',
     changes: [],
     regressions: [],
-    added: current.filter((r) => !base.has(r.jobId)).map((r) => r.jobId),
-    removed: baseline.filter((r) => !now.has(r.jobId)).map((r) => r.jobId),
+    added: current.filter((r) => !base.has(baselineKey(r))).map((r) => r.jobId),
+    removed: baseline.filter((r) => !now.has(baselineKey(r))).map((r) => r.jobId),
     thresholds,
   };
   for (const r of current) {
-    const b = base.get(r.jobId);
+    const b = base.get(baselineKey(r));
     if (!b) continue;
     if (b.outcome !== r.outcome) {
       diff.changes.push({ jobId: r.jobId, before: b.outcome, after: r.outcome, kind: changeKind(b.outcome, r.outcome) });

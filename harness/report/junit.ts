@@ -4,7 +4,7 @@
  */
 import type { ResultRecord } from '../results/record.ts';
 import { formatMb } from './format.ts';
-import { suiteOrder } from './order.ts';
+import { columnOf, suiteOrder } from './order.ts';
 import { skipReason, statusMessage, testStatus } from './test-status.ts';
 
 /** Escape for XML text and attributes, dropping characters XML 1.0 cannot carry at all. */
@@ -47,7 +47,7 @@ function testcase(r: ResultRecord): string {
 export function renderJunit(records: ResultRecord[], runId: string): string {
   const count = (rs: ResultRecord[], s: string) => rs.filter((r) => testStatus(r) === s).length;
   const suites = suiteOrder(records).map((suite) => {
-    const rs = records.filter((r) => r.suite === suite);
+    const rs = records.filter((r) => columnOf(r) === suite);
     const time = rs.reduce((sum, r) => sum + r.timing.wallMs, 0);
     const first = rs.map((r) => r.timing.startedAt).sort()[0] ?? '';
     return (

@@ -9,6 +9,7 @@ import type { ReportInput } from './compare.ts';
 import { escapeMdCell as cell, formatDelta, formatMb, formatMs, formatRam } from './format.ts';
 import { PEAK_NOTE, bootText, bootsByDevice, cellNotes, peakView, sessionText, truncationTexts } from './notes.ts';
 import { cellOf, deviceOrder, suiteOrder } from './order.ts';
+import { capacityMarkdown } from './capacity.ts';
 
 const STANDING_MARK = { supported: '🟢', contradicted: '🔴', mixed: '🟡', untested: '⚪' } as const;
 
@@ -30,7 +31,9 @@ function jobCell(r: ResultRecord | undefined): string {
 }
 
 export function renderMarkdown(input: ReportInput): string {
-  const { meta, records, diff } = input;
+  const { meta, diff } = input;
+  // A capacity search's probes get their own section; the rest of the page is the ordinary jobs'.
+  const records = input.records.filter((r) => r.envelope === null);
   const suites = suiteOrder(records);
   const devices = deviceOrder(records);
   const out: string[] = [];
@@ -45,6 +48,7 @@ export function renderMarkdown(input: ReportInput): string {
     out.push(...unreadable.map((l) => `> - \`${l.file}:${l.line}\`: ${l.why.replace(/\r?\n/g, ' ')}`), '');
   }
 
+  out.push(...capacityMarkdown(input.records));
   out.push('## 32-bit vs 64-bit at a glance', '');
   const summary = bitsSummary(records);
   const [s32, s64] = summary;

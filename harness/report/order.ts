@@ -5,13 +5,37 @@ import { bitness } from './test-status.ts';
 /** The article's three examples, in its order; calibration suites follow. */
 export const ARTICLE_SUITES = ['keras-train', 'device-listing', 'tflite-inference'] as const;
 
+/**
+ * A report column: the suite, and the params its jobs were given, as
+ * "keras-train samples=1000 units=64"; jobs without params are the suite's
+ * name alone, so an ordinary run reads as it always did.
+ */
+export function columnOf(r: Pick<ResultRecord, 'suite' | 'params'>): string {
+  const keys = Object.keys(r.params).sort();
+  return keys.length === 0 ? r.suite : `${r.suite} ${keys.map((k) => `${k}=${r.params[k]}`).join(' ')}`;
+}
+
+/** The columns of the reports: the article's suites first, then by parameter values (numbers by size). */
 export function suiteOrder(records: ResultRecord[]): string[] {
-  const all = [...new Set(records.map((r) => r.suite))];
+  const columns = new Map<string, ResultRecord>();
+  for (const r of records) if (!columns.has(columnOf(r))) columns.set(columnOf(r), r);
   const rank = (s: string) => {
     const i = (ARTICLE_SUITES as readonly string[]).indexOf(s);
     return i === -1 ? ARTICLE_SUITES.length : i;
   };
-  return all.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+  const byParams = (a: ResultRecord, b: ResultRecord): number => {
+    for (const k of [...new Set([...Object.keys(a.params), ...Object.keys(b.params)])].sort()) {
+      const [x, y] = [a.params[k], b.params[k]];
+      if (x === y) continue;
+      if (x === undefined) return -1;
+      if (y === undefined) return 1;
+      return typeof x === 'number' && typeof y === 'number' ? x - y : String(x).localeCompare(String(y));
+    }
+    return 0;
+  };
+  return [...columns.entries()]
+    .sort(([, a], [, b]) => rank(a.suite) - rank(b.suite) || a.suite.localeCompare(b.suite) || byParams(a, b))
+    .map(([column]) => column);
 }
 
 export interface DeviceRow {
@@ -33,6 +57,7 @@ export function deviceOrder(records: ResultRecord[]): DeviceRow[] {
   );
 }
 
-export function cellOf(records: ResultRecord[], device: string, suite: string): ResultRecord | undefined {
-  return records.find((r) => r.device.name === device && r.suite === suite);
+/** The job of `device` in `column` (a suite, with its params when it has any; see columnOf). */
+export function cellOf(records: ResultRecord[], device: string, column: string): ResultRecord | undefined {
+  return records.find((r) => r.device.name === device && columnOf(r) === column);
 }

@@ -341,13 +341,36 @@ export interface Attempt extends z.output<typeof AttemptSchema> {}
 export const ValueSchema = z.union([z.string(), z.number(), z.boolean(), z.null()]);
 export type Value = z.output<typeof ValueSchema>;
 
+/** A suite parameter's value (`params:` in suite.yaml): an integer, a number or one of its string choices. */
+export const ParamValueSchema = z.union([z.number(), z.string()]);
+export type ParamValue = z.output<typeof ParamValueSchema>;
+
+/** Which capacity search a job was a probe of (`hil envelope`), and its place in it. */
+export const EnvelopeTagSchema = z.object({
+  /** The parameter searched; its value in this job is params[search]. */
+  search: z.string(),
+  /** 1 for the first probe of the search on this device, then 2, 3, ... */
+  step: z.number().int().min(1),
+});
+export interface EnvelopeTag extends z.output<typeof EnvelopeTagSchema> {}
+
+/**
+ * A job's identity: `<suite>.<device>`, then the parameters it was given, in
+ * name order: `keras-train.cap-1g[samples=1000,units=64]`. A job without
+ * parameters keeps the identity it always had.
+ */
+export function jobIdOf(suite: string, device: string, params: Readonly<Record<string, ParamValue>> = {}): string {
+  const keys = Object.keys(params).sort();
+  return keys.length === 0 ? `${suite}.${device}` : `${suite}.${device}[${keys.map((k) => `${k}=${params[k]}`).join(',')}]`;
+}
+
 export const RECORD_SCHEMA = 1;
 
 export const ResultRecordSchema = z
   .object({
     schema: z.literal(RECORD_SCHEMA),
     runId: z.string(),
-    /** `<suite>.<device>`: stable across runs, used for Allure identity and baselines. */
+    /** `<suite>.<device>` and the parameters given (see jobIdOf): stable across runs, used for Allure identity and baselines. */
     jobId: z.string(),
     suite: z.string(),
     device: DeviceSnapshotSchema,
@@ -373,9 +396,13 @@ export const ResultRecordSchema = z
     /** Null when the payload never started, or from an agent that did not read it. */
     throttle: ThrottleSchema.nullable().default(null),
     attempt: AttemptSchema.default(() => ({ n: 1, previous: null })),
+    /** The suite parameters this job was given (`--param`, `hil envelope`); the others ran at their defaults. */
+    params: z.record(z.string(), ParamValueSchema).default(() => ({})),
+    /** Set on the probes of a capacity search (`hil envelope`); null on an ordinary job. */
+    envelope: EnvelopeTagSchema.nullable().default(null),
   })
   .superRefine((r, ctx) => {
-    const want = `${r.suite}.${r.device.name}`;
-    if (r.jobId !== want) ctx.addIssue({ code: 'custom', path: ['jobId'], message: `${want} (<suite>.<device>)`, input: r.jobId });
+    const want = jobIdOf(r.suite, r.device.name, r.params);
+    if (r.jobId !== want) ctx.addIssue({ code: 'custom', path: ['jobId'], message: `${want} (<suite>.<device>${Object.keys(r.params).length ? '[<params>]' : ''})`, input: r.jobId });
   });
 export interface ResultRecord extends z.output<typeof ResultRecordSchema> {}

@@ -14,6 +14,7 @@ import type { RunObserver } from './events.ts';
 import { decideOutcome, type ControllerAbort, type OutcomeEnding } from './outcome.ts';
 import type { Job } from './plan.ts';
 import { probeScript } from '../suite/probe.ts';
+import { paramEnv } from '../suite/params.ts';
 import type { Suite } from '../suite/suite.ts';
 
 export interface JobContext {
@@ -90,7 +91,8 @@ export async function executeJob(job: Job<Suite>, runSignal: AbortSignal, ctx: J
       {
         runId: ctx.runId,
         // A retry gets a workdir of its own: the first attempt's may still hold its dead run.
-        jobId: attempt.n === 1 ? job.id : `${job.id}.attempt-${attempt.n}`,
+        jobId: folderName(attempt.n === 1 ? job.id : `${job.id}.attempt-${attempt.n}`),
+        env: paramEnv(suite.params, job.params ?? {}),
         payloadDir: suite.dir,
         entry: [suite.main],
         probe: { code: probeScript(suite.probe) },
@@ -160,12 +162,19 @@ export async function executeJob(job: Job<Suite>, runSignal: AbortSignal, ctx: J
     agent: { payloadPid: run?.pid ?? null, reattached: run?.reattached ?? 0, leftPids: run?.left ?? [] },
     throttle: run?.throttle ?? null,
     attempt,
+    params: { ...(job.params ?? {}) },
+    envelope: job.envelope ?? null,
   };
   record.expectation = ctx.judge(suite.name, record);
   ctx.observe({ kind: 'job-end', device: device.name, jobId: job.id, outcome: record.outcome, reason: record.reason, wallMs: record.timing.wallMs, peakRssKb: record.memory.peakRssKb });
   ctx.observe({ kind: 'device', device: device.name, state: 'idle' });
   const inDoubt = (ending.kind === 'harness_failure' && !runSignal.aborted) || record.outcome === 'oom_killed' || record.outcome === 'timeout';
   return { record, deviceInDoubt: inDoubt };
+}
+
+/** A job id as a workdir name: the `[a=1,b=2]` of its params becomes `@a-1+b-2`. */
+function folderName(jobId: string): string {
+  return jobId.replace('[', '@').replace(/]/g, '').replace(/=/g, '-').replace(/,/g, '+').replace(/[^A-Za-z0-9._@+-]/g, '_');
 }
 
 /** The device was refused before this job could start. */

@@ -4,6 +4,7 @@
  */
 import { UsageError } from '../config/diagnostics.ts';
 import type { Device, Inventory } from '../inventory/device.ts';
+import { jobIdOf, type EnvelopeTag, type ParamValue } from '../results/record.ts';
 
 export interface Shard {
   /** 1-based. */
@@ -19,10 +20,14 @@ export interface Selection {
 }
 
 export interface Job<S extends { name: string }> {
-  /** `<suite>.<device>`, the same identity the reports use across runs. */
+  /** `<suite>.<device>` (with its params, see jobIdOf), the same identity the reports use across runs. */
   id: string;
   device: Device;
   suite: S;
+  /** Suite parameters given to this job (expandParams); absent: every one at its default. */
+  params?: Record<string, ParamValue>;
+  /** Set when the job is a probe of a capacity search (`hil envelope`). */
+  envelope?: EnvelopeTag;
 }
 
 /** "i/n" with 1 ≤ i ≤ n. */
@@ -69,4 +74,24 @@ export function planJobs<S extends { name: string }>(inventory: Inventory, suite
     for (const suite of chosenSuites) jobs.push({ id: `${suite.name}.${device.name}`, device, suite });
   }
   return jobs;
+}
+
+/**
+ * The matrix of `--param`: each job becomes one job per combination of the
+ * values given for the parameters its suite declares (in the order given,
+ * first parameter slowest). A suite that declares none of them keeps its one
+ * job at its defaults. Device and suite order, and so sharding, are untouched.
+ */
+export function expandParams<S extends { name: string; params: Record<string, unknown> }>(
+  jobs: readonly Job<S>[],
+  matrix: Readonly<Record<string, readonly ParamValue[]>>,
+): Job<S>[] {
+  return jobs.flatMap((job) => {
+    let combos: Record<string, ParamValue>[] = [{ ...(job.params ?? {}) }];
+    for (const [name, values] of Object.entries(matrix)) {
+      if (!(name in job.suite.params)) continue;
+      combos = combos.flatMap((c) => values.map((v) => ({ ...c, [name]: v })));
+    }
+    return combos.map((params) => ({ ...job, id: jobIdOf(job.suite.name, job.device.name, params), params }));
+  });
 }

@@ -11,6 +11,7 @@ import type { SourcePosition, TransportKind } from '../inventory/device.ts';
 import { ConfigError, PositionedYaml, didYouMean, type Diagnostic, type YamlPath } from '../config/diagnostics.ts';
 import { MappingReader, show } from '../config/reader.ts';
 import { RANGE_SYNTAX, parseCondition, parseRange, type Condition, type NumRange } from './condition.ts';
+import { readParams, type ParamDecls } from './params.ts';
 
 export const SUITE_FILE = 'suite.yaml';
 export const DEFAULT_SUITES_DIR = 'suites';
@@ -82,6 +83,8 @@ export interface Suite {
   phases: string[];
   /** The values main.py reports, with what each means. */
   values: Record<string, string>;
+  /** What a run may vary (`hil run --param`, `hil envelope`); see params.ts. */
+  params: ParamDecls;
   probe: Probe;
   /**
    * What a device must have free before its first job of this suite (the
@@ -93,7 +96,7 @@ export interface Suite {
   expectations: Expectation[];
 }
 
-const TOP_KEYS = ['description', 'article', 'main', 'assets', 'timeout', 'phases', 'values', 'probe', 'needs', 'expectations'] as const;
+const TOP_KEYS = ['description', 'article', 'main', 'assets', 'timeout', 'phases', 'values', 'params', 'probe', 'needs', 'expectations'] as const;
 const NEEDS_KEYS = ['ram_mb', 'disk_mb'] as const;
 const PROBE_KEYS = ['all_of', 'any_of', 'why'] as const;
 const EXPECTATION_KEYS = ['when', 'allow', 'claim', 'check'] as const;
@@ -175,12 +178,13 @@ function parseSuiteYaml(yaml: PositionedYaml, folder: string, syntax: Diagnostic
   if (timeoutMs !== undefined && timeoutMs > MAX_TIMEOUT_MS) r.error(['timeout'], 'timeout too long', r.get(['timeout']), 'at most 2h');
   const phases = r.stringList(['phases'], /^\S+$/) ?? [];
   const values = readValues(r);
+  const params = readParams(r);
   const probe = readProbe(r);
   const needs = readNeeds(r);
   const expectations = readExpectations(r, yaml, Object.keys(values));
 
   if (out.length > before || description === undefined || timeoutMs === undefined || probe === null) return null;
-  return { name, dir: folder, file: yaml.file, description: description.trim(), article, main, assets, timeoutMs, phases, values, probe, needs, expectations };
+  return { name, dir: folder, file: yaml.file, description: description.trim(), article, main, assets, timeoutMs, phases, values, params, probe, needs, expectations };
 }
 
 function readValues(r: MappingReader): Record<string, string> {

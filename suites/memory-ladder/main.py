@@ -18,15 +18,24 @@ import os
 import struct
 import sys
 
-STEP_MB = 16
-# Bounds a run on an uncapped host; 8 GB is above any 32-bit ceiling.
-LIMIT_MB = int(os.environ.get("HIL_LADDER_LIMIT_MB", "8192"))
 MB = 1 << 20
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 def hil(kind, *words):
     print("@@hil", kind, *words, flush=True)
+
+
+def param(name, default):
+    """A suite parameter: pi-hil sets HIL_PARAM_<NAME> from suite.yaml's params:
+    (the value given, else its default); `default` only serves a run by hand."""
+    return type(default)(os.environ.get("HIL_PARAM_" + name.upper(), default))
+
+
+STEP_MB = param("step_mb", 16)
+# Bounds a run on an uncapped host; 8 GB is above any 32-bit ceiling. As a
+# parameter it makes the ladder a capacity probe: it passes below the ceiling.
+LIMIT_MB = param("limit_mb", 8192)
 
 
 def value(key, v):

@@ -12,7 +12,6 @@ import os
 import sys
 import time
 
-N_INFERENCES = 100
 MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "model.tflite")
 EXPECTED_OUTPUT_SHAPE = (1, 1)
 
@@ -25,11 +24,23 @@ def value(key, v):
     hil("value", key, json.dumps(v))
 
 
+def param(name, default):
+    """A suite parameter: pi-hil sets HIL_PARAM_<NAME> from suite.yaml's params:
+    (the value given, else its default); `default` only serves a run by hand."""
+    return type(default)(os.environ.get("HIL_PARAM_" + name.upper(), default))
+
+
+N_INFERENCES = param("runs", 100)
+# 0 leaves the thread count to the interpreter, as before the parameter existed.
+THREADS = param("threads", 0)
+
+
 class TfliteApi:
     """ai_edge_litert, tflite_runtime and tf.lite share one Interpreter API."""
 
     def __init__(self, interpreter_class):
-        self.interpreter = interpreter_class(model_path=MODEL)
+        extra = {"num_threads": THREADS} if THREADS > 0 else {}
+        self.interpreter = interpreter_class(model_path=MODEL, **extra)
 
     def allocate(self):
         self.interpreter.allocate_tensors()
