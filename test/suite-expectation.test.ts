@@ -18,7 +18,7 @@ function device(transport: DeviceSnapshot['transport'], arch: Arch, ramMb: numbe
 
 function facts(over: Partial<DeviceFacts>): DeviceFacts {
   const versions = Object.fromEntries(RUNTIME_MODULES.map((m) => [m, 'absent'])) as DeviceFacts['versions'];
-  return { model: null, machine: 'aarch64', longBit: 64, dpkgArch: 'arm64', kernel: '6.1', ramMb: 4096, swapMb: 0, pageSize: 4096, memoryCgroup: 'none', memoryLimitMb: null, memoryLimitFreeMb: null, dmesgRestrict: 0, cpuModel: null, throttled: null, emulated: false, emulation: null, versions, ...over };
+  return { model: null, machine: 'aarch64', longBit: 64, kernelBits: null, dpkgArch: 'arm64', kernel: '6.1', ramMb: 4096, swapMb: 0, pageSize: 4096, memoryCgroup: 'none', memoryLimitMb: null, memoryLimitFreeMb: null, dmesgRestrict: 0, cpuModel: null, throttled: null, emulated: false, emulation: null, versions, ...over };
 }
 
 function subject(d: DeviceSnapshot, outcome: Outcome, values: JudgeSubject['values'] = {}, f: DeviceFacts | null = null): JudgeSubject {

@@ -127,6 +127,11 @@ export const DeviceFactsSchema = z.object({
   machine: z.string(),
   /** `getconf LONG_BIT`: the userland's word size. */
   longBit: z.literal([32, 64]).nullable(),
+  /**
+   * The kernel's word size (from `uname -m`): 64 under a 32-bit userland on a Pi 4 or 5
+   * since 2023 (arm_64bit=1). Null from an older agent: derive it from `machine`.
+   */
+  kernelBits: z.literal([32, 64]).nullable().default(null),
   /** `dpkg --print-architecture`, null without dpkg. */
   dpkgArch: z.string().nullable(),
   kernel: z.string(),

@@ -79,6 +79,26 @@ export function satisfies(value: string | number | boolean | null, c: Condition)
   return value !== null && c.any.includes(value);
 }
 
+/** A word size in `when:` (long_bit, kernel_bits): exactly 32 or 64, nothing else. */
+export const WORD_SIZES = [32, 64] as const;
+export type WordSize = (typeof WORD_SIZES)[number];
+
+export function parseWordSize(value: unknown): WordSize | null {
+  return value === 32 || value === 64 ? value : null;
+}
+
+/**
+ * The kernel's word size of a device: its facts' kernelBits, else read off `uname -m`
+ * (an older agent), else null.
+ */
+export function kernelBitsOf(facts: { machine: string; kernelBits?: WordSize | null } | null): WordSize | null {
+  if (!facts) return null;
+  if (facts.kernelBits === 32 || facts.kernelBits === 64) return facts.kernelBits;
+  if (/^(aarch64|arm64|x86_64|ppc64|s390x|riscv64|mips64)/.test(facts.machine)) return 64;
+  if (/^(armv|i[3-6]86|arm$)/.test(facts.machine)) return 32;
+  return null;
+}
+
 export function describeCondition(c: Condition): string {
   return c.kind === 'range' ? c.range.text : c.text;
 }
