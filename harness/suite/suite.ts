@@ -297,15 +297,15 @@ function readWhen(r: MappingReader, path: YamlPath): DeviceClass | undefined {
     if (!ramMb) r.error([...path, 'ram_mb'], 'invalid RAM range', ramRaw, `${RANGE_SYNTAX} (MB)`);
   }
   const emulated = r.bool([...path, 'emulated']) ?? null;
-  const wordSize = (key: 'long_bit' | 'kernel_bits', what: string): WordSize | null => {
+  const wordSize = (key: 'long_bit' | 'kernel_bits', message: string): WordSize | null => {
     const v = r.get([...path, key]);
     if (v === undefined || v === null) return null;
     const bits = parseWordSize(v);
-    if (bits === null) r.error([...path, key], `invalid ${what} word size`, v, WORD_SIZES.join(' | '));
+    if (bits === null) r.error([...path, key], message, v, WORD_SIZES.join(' | '));
     return bits;
   };
-  const longBit = wordSize('long_bit', 'userland');
-  const kernelBits = wordSize('kernel_bits', 'kernel');
+  const longBit = wordSize('long_bit', 'invalid word size');
+  const kernelBits = wordSize('kernel_bits', "invalid kernel word size (the kernel's, from uname -m)");
   const tags = r.stringList([...path, 'tags']) ?? [];
   if (r.diagnostics.length > bad || arch === undefined || transport === undefined) return undefined;
   return { arch, ramMb, transport, emulated, longBit, kernelBits, tags };
