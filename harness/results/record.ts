@@ -160,6 +160,18 @@ export const DeviceFactsSchema = z.object({
 });
 export interface DeviceFacts extends z.output<typeof DeviceFactsSchema> {}
 
+/**
+ * The kernel's word size of a device: its facts' kernelBits, else read off `uname -m`
+ * (an older agent), else null.
+ */
+export function kernelBitsOf(facts: Pick<DeviceFacts, 'machine' | 'kernelBits'> | null): 32 | 64 | null {
+  if (!facts) return null;
+  if (facts.kernelBits === 32 || facts.kernelBits === 64) return facts.kernelBits;
+  if (/^(aarch64|arm64|x86_64|ppc64|s390x|riscv64|mips64)/.test(facts.machine)) return 64;
+  if (/^(armv|i[3-6]86|arm$)/.test(facts.machine)) return 32;
+  return null;
+}
+
 /** One sample of the memory timeline. Sizes in KiB, time in ms since the payload started. */
 export const MemorySampleSchema = z.object({
   t: z.number(),

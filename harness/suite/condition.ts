@@ -87,18 +87,6 @@ export function parseWordSize(value: unknown): WordSize | null {
   return value === 32 || value === 64 ? value : null;
 }
 
-/**
- * The kernel's word size of a device: its facts' kernelBits, else read off `uname -m`
- * (an older agent), else null.
- */
-export function kernelBitsOf(facts: { machine: string; kernelBits?: WordSize | null } | null): WordSize | null {
-  if (!facts) return null;
-  if (facts.kernelBits === 32 || facts.kernelBits === 64) return facts.kernelBits;
-  if (/^(aarch64|arm64|x86_64|ppc64|s390x|riscv64|mips64)/.test(facts.machine)) return 64;
-  if (/^(armv|i[3-6]86|arm$)/.test(facts.machine)) return 32;
-  return null;
-}
-
 export function describeCondition(c: Condition): string {
   return c.kind === 'range' ? c.range.text : c.text;
 }

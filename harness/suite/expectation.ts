@@ -4,8 +4,8 @@
  * against the inventory's snapshot otherwise: an armhf userland on a 64-bit
  * Pi kernel must count as armhf, whatever the inventory said.
  */
-import { ARCHES, type Arch, type DeviceFacts, type ExpectationCheck, type ResultRecord } from '../results/record.ts';
-import { describeCondition, inRange, kernelBitsOf, satisfies } from './condition.ts';
+import { ARCHES, kernelBitsOf, type Arch, type DeviceFacts, type ExpectationCheck, type ResultRecord } from '../results/record.ts';
+import { describeCondition, inRange, satisfies } from './condition.ts';
 import type { DeviceClass, Expectation, Suite } from './suite.ts';
 
 /** The parts of a result record that judging reads. */
