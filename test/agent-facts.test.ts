@@ -4,6 +4,7 @@
  * shows it and what is free under it. A real cgroup, as a local device has.
  */
 import t from 'tap';
+import os from 'node:os';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,7 +28,9 @@ t.test('the facts of a capped device report its cap and what is free under it', 
   t.equal(f?.memoryLimitMb, CAP_MB, `the cgroup's cap, not the machine's ${f?.ramMb} MB`);
   const free = f?.memoryLimitFreeMb ?? NaN;
   // The agent and its interpreter are inside the group, so something is used.
-  t.ok(free > 0 && free < CAP_MB, `free under the cap: ${free} MB`);
+  t.ok(free > 0 && free < CAP_MB, `free under the cap: ${free} MB`);  // The kernel's word size, apart from the userland's: this host's kernel is 64-bit (x86_64 or aarch64).
+  const kernel64 = /^(x86_64|aarch64)$/.test(os.machine());
+  t.equal(f?.kernelBits, kernel64 ? 64 : 32, `kernelBits of a ${os.machine()} kernel`);
 });
 
 t.test('hil check on a capped device shows the cap and the memory free under it', async (t) => {

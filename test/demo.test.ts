@@ -1,6 +1,6 @@
 /**
  * `npm run demo`, the README's main command, for real: every suite on every device of
- * the default inventory (four emulated Pis, four capped local devices with real
+ * the default inventory (five emulated Pis, four capped local devices with real
  * TensorFlow), then the reports. Checks the run folder and the article's claims that
  * only the whole inventory shows side by side, above all memory-ladder's 32-bit
  * address-space ceiling on a 4 GB armhf guest against the 64-bit guest with the same RAM.
@@ -78,4 +78,16 @@ t.test('npm run demo runs every suite on the default inventory and writes a run 
   t.ok(lad64.logs.kernelOomLines.length > 0 || lad64.evidence.some((e) => e.source === 'kernel_log'), 'the guest kernel logged the kill');
   const ceiling64 = Number(lad64.values['usable_mb']);
   t.ok(ceiling64 > ceiling32, `64-bit: ${ceiling64} MB, above the 32-bit ${ceiling32} MB`);
+
+  // The third 4 GB setup: 32-bit Pi OS on a Pi 4 since 2023, armhf userland on the 64-bit kernel.
+  const ladK64 = job('memory-ladder', 'qemu-pi4b-4g-armhf-k64');
+  if (!ladK64) {
+    t.fail('the memory-ladder record of the armhf-on-k64 guest is missing');
+    return;
+  }
+  t.match(ladK64.facts, { machine: 'aarch64', dpkgArch: 'armhf', longBit: 32, kernelBits: 64 }, 'armhf userland under the 64-bit kernel');
+  t.equal(lad32.facts?.kernelBits, 32, 'the LPAE guest runs a 32-bit kernel');
+  t.equal(ladK64.values['address_bits'], 32);
+  const ceilingK64 = Number(ladK64.values['usable_mb']);
+  t.ok(ceilingK64 > 3500 && ceilingK64 > ceiling32, `32-bit process on the 64-bit kernel: ${ceilingK64} MB, past the 32-bit kernel's ${ceiling32} MB`);
 });

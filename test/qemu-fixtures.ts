@@ -4,6 +4,7 @@
  */
 import { DEFAULT_TIMEOUTS } from '../harness/inventory/load.ts';
 import { buildImage, type ImageInfo } from '../harness/image/index.ts';
+import type { ImageName } from '../harness/pi/profiles.ts';
 import type { QemuTarget } from '../harness/transport/qemu.ts';
 import { processes } from '../scripts/lib/proc.ts';
 
@@ -13,8 +14,8 @@ export async function ensureImages(): Promise<Record<'armhf' | 'arm64', ImageInf
   return { armhf, arm64 };
 }
 
-export function ensureImage(arch: 'armhf' | 'arm64'): Promise<ImageInfo> {
-  return buildImage(arch);
+export function ensureImage(name: ImageName): Promise<ImageInfo> {
+  return buildImage(name);
 }
 
 export function qemuDevice(name: string, profile: string, ramMb = 0, extra: Partial<QemuTarget['qemu']> = {}): QemuTarget {

@@ -25,7 +25,23 @@ t.test('profiles cover the Pi models of the issue', async (t) => {
   t.equal(findProfile('pi4b-2g-armhf')?.extraAppend, null);
   for (const p of PROFILES) {
     t.equal(p.machine, 'virt', `${p.name} uses -M virt`);
-    t.equal(p.binary, p.arch === 'arm64' ? 'qemu-system-aarch64' : 'qemu-system-arm');
+    // The kernel decides the binary: an armhf userland under the arm64 kernel needs qemu-system-aarch64.
+    t.equal(p.binary, p.kernelBits === 64 ? 'qemu-system-aarch64' : 'qemu-system-arm', `${p.name} binary`);
+    t.equal(p.kernelBits, p.kernel === 'arm64' ? 64 : 32, `${p.name} kernel word size`);
+    t.equal(p.image, p.arch === 'armhf' && p.kernelBits === 64 ? 'armhf-k64' : p.arch, `${p.name} image`);
+    t.ok(p.note.length > 0 && !p.note.includes('\n'), `${p.name} has a one-line note`);
+  }
+  // 32-bit Pi OS on a Pi 4 or 5 today: armhf userland under the arm64 kernel, on the Pi's own core.
+  for (const [name, cpu, ram] of [
+    ['pi4b-4g-armhf-k64', 'cortex-a72', 4096],
+    ['pi5-4g-armhf-k64', 'cortex-a76', 4096],
+    ['pi5-8g-armhf-k64', 'cortex-a76', 8192],
+    ['pi5-16g-armhf-k64', 'cortex-a76', 16384],
+  ] as const) {
+    t.match(findProfile(name), { arch: 'armhf', kernel: 'arm64', kernelBits: 64, image: 'armhf-k64', cpu, ramMb: ram, extraAppend: null }, name);
+  }
+  for (const [name, ram] of [['pi5-4g-arm64', 4096], ['pi5-8g-arm64', 8192], ['pi5-16g-arm64', 16384]] as const) {
+    t.match(findProfile(name), { arch: 'arm64', kernel: 'arm64', cpu: 'cortex-a76', ramMb: ram }, name);
   }
   t.equal(guestCpus({ piCores: 4 }, 2), 2, 'never more vCPUs than host cores');
   t.equal(guestCpus({ piCores: 4 }, 16), 4, "never more than the Pi's cores");
@@ -58,6 +74,14 @@ t.test('the recipe key changes with what goes into the image', async (t) => {
   t.not(recipeKey({ ...base, scriptSha256: 'b' }), k, 'the build script');
   t.not(recipeKey({ ...base, packages: ['python3', 'x'] }), k, 'the package list');
   t.not(recipeKey({ ...base, wheelhouseSha256: 'w' }), k, 'the wheelhouse');
+  // The armhf-k64 layer: named for itself, and keyed by both images it is made from and its script.
+  const layer: Recipe = { ...base, kernels: ['arm64'], layer: { name: 'armhf-k64', userland: k, kernelImage: 'arm64-0', scriptSha256: 'l' } };
+  const lk = recipeKey(layer);
+  t.match(lk, /^armhf-k64-[0-9a-f]{16}$/);
+  t.not(recipeKey({ ...layer, layer: { name: 'armhf-k64', userland: 'armhf-1', kernelImage: 'arm64-0', scriptSha256: 'l' } }), lk, 'a new armhf image');
+  t.not(recipeKey({ ...layer, layer: { name: 'armhf-k64', userland: k, kernelImage: 'arm64-1', scriptSha256: 'l' } }), lk, 'a new arm64 image');
+  t.not(recipeKey({ ...layer, layer: { name: 'armhf-k64', userland: k, kernelImage: 'arm64-0', scriptSha256: 'm' } }), lk, 'the layer script');
+  t.equal(recipeKey({ ...base, layer: undefined }), k, 'a base recipe without a layer keeps its key');
   t.not(recipeKey({ ...base, initrd: 'initramfs-tools' }), k, 'the initrd generator');
   const wh = path.join(tmp, 'wh');
   const { mkdirSync } = await import('node:fs');

@@ -39,7 +39,8 @@ t.test('the comparison page renders from file:// without network or errors', asy
   t.equal(await matrix.locator('tbody th[scope=row]').count(), 6);
   t.equal(await matrix.locator('td[data-job]').count(), 21);
   t.equal(await matrix.locator('td.empty').count(), 3);
-  t.same(await matrix.locator('th[scope=rowgroup]').allInnerTexts(), ['32-bit userland', '64-bit userland']);
+  t.same(await matrix.locator('th[scope=rowgroup]').allInnerTexts(), ['32-bit userland, 32-bit kernel', '32-bit userland, 64-bit kernel', '64-bit'], 'three setups');
+  t.same(await page.locator('#glance .three h3').allInnerTexts(), ['32-bit userland, 32-bit kernel\n2 devices', '32-bit userland, 64-bit kernel\n1 device', '64-bit\n3 devices'].map((x) => x), 'a glance card per setup');
   const oomCell = matrix.locator('td[data-job="keras-train.host-1g-amd64"]');
   await t.resolves(oomCell.locator('.badge.o-oom_killed').waitFor({ state: 'visible' }), 'oom_killed badge visible');
   t.match(await oomCell.innerText(), /oom_killed\s+peak RSS 1004 MB · anon 622 MB · cgroup 1018 MB\s+1 min 38 s\s+unexpected \(expected passed\)/);

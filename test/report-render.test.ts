@@ -253,13 +253,23 @@ t.test("the article's claims, weighed", async (t) => {
   t.equal(train32?.standing, 'supported');
   // Two 32-bit devices have no TensorFlow to try: only pi4b-2g-armhf's MemoryError speaks to the claim.
   t.equal(train32?.for.length, 1);
-  t.match(train32?.for, [/^keras-train ended memory_error on pi4b-2g-armhf \(2 GB, 32-bit\)/]);
+  t.match(train32?.for, [/^keras-train ended memory_error on pi4b-2g-armhf \(2 GB, 32-bit on a 64-bit kernel\)/], 'a real Pi 4 on 32-bit Pi OS: armhf on the 64-bit kernel');
+  t.match(train32?.summary, /^keras-train passed on 0 of 1 32-bit devices\./, 'one kernel tried it: no split');
   t.equal(lite32?.standing, 'mixed');
-  t.match(lite32?.for, [/^tflite-inference passed on zero2w-512-armhf \(512 MB, 32-bit\) at 61\.5 MB$/, /^tflite-inference passed on pi3b-1g-armhf /]);
+  t.match(lite32?.for, [/^tflite-inference passed on zero2w-512-armhf \(512 MB, 32-bit on a 32-bit kernel\) at 61\.5 MB$/, /^tflite-inference passed on pi3b-1g-armhf /]);
+  t.match(lite32?.summary, /tflite-inference passed on 2 of 3 \(2 of 2 on a 32-bit kernel, 0 of 1 on a 64-bit kernel\) devices/, 'both 32-bit setups, apart');
   t.match(lite32?.against, [/crashed on pi4b-2g-armhf/]);
   t.equal(recommend64?.standing, 'mixed');
-  t.match(recommend64?.for, [/keras-train passed on 2 of 3 64-bit devices and 0 of 1 32-bit devices/]);
-  t.match(recommend64?.against, [/device-listing passed on 1 of 2 64-bit devices and 1 of 1 32-bit devices/, /tflite-inference passed on 1 of 2 64-bit devices and 2 of 3 32-bit devices/]);
+  // 64-bit against each 32-bit setup on its own.
+  t.match(recommend64?.for, [
+    /keras-train passed on 2 of 3 64-bit devices and 0 of 1 devices with 32-bit on a 64-bit kernel/,
+    /tflite-inference passed on 1 of 2 64-bit devices and 0 of 1 devices with 32-bit on a 64-bit kernel/,
+  ]);
+  t.match(recommend64?.against, [
+    /device-listing passed on 1 of 2 64-bit devices and 1 of 1 devices with 32-bit on a 64-bit kernel/,
+    /tflite-inference passed on 1 of 2 64-bit devices and 2 of 2 devices with 32-bit on a 32-bit kernel/,
+  ]);
+  t.match(recommend64?.summary, /memory-ladder, what one process could use: 32-bit on a 32-bit kernel up to \d+ MB \(pi3b-1g-armhf, \w+\);.* 64-bit up to \d+ MB/);
   t.same(assessClaims([]).map((c) => c.standing), ['untested', 'untested', 'untested']);
 });
 
@@ -281,16 +291,21 @@ t.test('a probe-unsupported cell is not counted as evidence by any claim', async
   t.match(train32, { met: 1, unmet: 0, infra: 0, notInstalled: 2 });
   // The matrix gives them their own label, and the glance counts them apart.
   t.same(untried.map((r) => verdictLabel(r).text), ['not installed', 'not installed', 'not installed', 'not installed']);
-  t.match(bitsSummary(run.records)[0]?.suites[0], { suite: 'keras-train', passed: 0, total: 1, notInstalled: 2 });
+  const [k32, k64, b64] = bitsSummary(run.records);
+  t.match(k32, { bits: '32-bit userland, 32-bit kernel', devices: 2, suites: [{ suite: 'keras-train', passed: 0, total: 0, notInstalled: 2 }] });
+  t.match(k64, { bits: '32-bit userland, 64-bit kernel', devices: 1, suites: [{ suite: 'keras-train', passed: 0, total: 1, notInstalled: 0 }] });
+  t.match(b64, { bits: '64-bit', devices: 3 });
   t.same(verdictLabel({ ...untried[0]!, expectation: { ...untried[0]!.expectation!, allowed: ['passed'], verdict: 'unmet' } }).key, 'unexpected', 'where a result was expected, it still needs a look');
 });
 
 t.test('the Markdown twin', async (t) => {
   const md = renderMarkdown({ meta: run.meta, records: run.records, diff: diffRuns(run.records, base.records) });
   t.match(md, /^# Can TensorFlow run on this Raspberry Pi\?\n/);
-  t.match(md, /\| keras-train \| 0 of 1 ran, 2 not installed \| 2 of 3 ran \(from 4 GB\) \|/);
+  t.match(md, /\| Example \| 32-bit userland, 32-bit kernel \(2 devices\) \| 32-bit userland, 64-bit kernel \(1 devices\) \| 64-bit \(3 devices\) \|/, 'three setups, three columns');
+  t.match(md, /\| keras-train \| 0 of 0 ran, 2 not installed \| 0 of 1 ran \| 2 of 3 ran \(from 4 GB\) \|/);
+  t.match(md, /\| \*\*pi4b-2g-armhf\*\* \| 32-bit on a 64-bit kernel \| 2 GB \|/);
   t.match(md, /\| \*\*host-1g-amd64\*\* \| 64-bit \| 1 GB \| — \| ❌ `oom_killed` · RSS 1004 MB \/ anon 622 MB \/ cgroup 1018 MB · 1 min 38 s \|/);
-  t.match(md, /\| \*\*zero2w-512-armhf\*\* \| 32-bit \| 512 MB \| 26 s \| ➖ `unsupported` · RSS 14\.2 MB \/ anon 8\.8 MB · 3\.4 s \|/, 'boot once per device; the job time without it');
+  t.match(md, /\| \*\*zero2w-512-armhf\*\* \| 32-bit on a 32-bit kernel \| 512 MB \| 26 s \| ➖ `unsupported` · RSS 14\.2 MB \/ anon 8\.8 MB · 3\.4 s \|/, 'boot once per device; the job time without it');
   t.match(md, /\| ✅ `passed` · RSS 905 MB \/ anon 561 MB · 40 s · survived 1 SSH drop \(re-attached\) \|/);
   t.match(md, /^- \*\*keras-train\.pi4b-4g-arm64\*\*: payload pid 5437; survived 1 SSH drop \(re-attached\); nothing left running$/m);
   t.match(md, /^- \*\*keras-train\.pi5-8g-arm64\*\*: .*; stdout truncated: 125 KB written, last 8\.0 KB kept$/m);

@@ -18,7 +18,7 @@ function device(transport: DeviceSnapshot['transport'], arch: Arch, ramMb: numbe
 
 function facts(over: Partial<DeviceFacts>): DeviceFacts {
   const versions = Object.fromEntries(RUNTIME_MODULES.map((m) => [m, 'absent'])) as DeviceFacts['versions'];
-  return { model: null, machine: 'aarch64', longBit: 64, dpkgArch: 'arm64', kernel: '6.1', ramMb: 4096, swapMb: 0, pageSize: 4096, memoryCgroup: 'none', memoryLimitMb: null, memoryLimitFreeMb: null, dmesgRestrict: 0, cpuModel: null, throttled: null, emulated: false, emulation: null, versions, ...over };
+  return { model: null, machine: 'aarch64', longBit: 64, kernelBits: null, dpkgArch: 'arm64', kernel: '6.1', ramMb: 4096, swapMb: 0, pageSize: 4096, memoryCgroup: 'none', memoryLimitMb: null, memoryLimitFreeMb: null, dmesgRestrict: 0, cpuModel: null, throttled: null, emulated: false, emulation: null, versions, ...over };
 }
 
 function subject(d: DeviceSnapshot, outcome: Outcome, values: JudgeSubject['values'] = {}, f: DeviceFacts | null = null): JudgeSubject {
@@ -88,6 +88,25 @@ t.test('memory-ladder: the 32-bit ceiling against 64-bit', async (t) => {
   const fourGb64 = device('qemu', 'arm64', 4096);
   t.equal(judge(suites.ladder, subject(fourGb64, 'oom_killed', { stopped_by: 'killed', usable_mb: 3700, address_bits: 64 }))?.verdict, 'met');
   t.equal(judge(suites.ladder, subject(fourGb64, 'memory_error', { stopped_by: 'refused', usable_mb: 2990, address_bits: 32 }))?.verdict, 'unmet');
+});
+
+t.test('memory-ladder: a 32-bit userland on a 64-bit kernel is its own setup (kernel_bits)', async (t) => {
+  const fourGb32 = device('qemu', 'armhf', 4096);
+  const k32 = facts({ machine: 'armv7l', longBit: 32, kernelBits: 32, dpkgArch: 'armhf', ramMb: 3900 });
+  const k64 = facts({ machine: 'aarch64', longBit: 32, kernelBits: 64, dpkgArch: 'armhf', ramMb: 3900 });
+  const claimOf = (f: DeviceFacts | null): string => judgeInDetail(suites.ladder, subject(fourGb32, 'memory_error', {}, f))?.expectation.claim ?? '';
+  t.match(claimOf(k32), /on a 32-bit kernel a process gets about 3 GB/);
+  t.match(claimOf(k64), /under the 64-bit kernel/);
+  t.match(claimOf(facts({ machine: 'aarch64', longBit: 32, dpkgArch: 'armhf' })), /under the 64-bit kernel/, 'an older agent without kernelBits: read off uname -m');
+  t.match(claimOf(null), /with 4 GB of RAM or more the address space runs out first/, 'no facts, no kernel: the general 32-bit class');
+  // About 3 GB on a 32-bit kernel; close to 4 GB, refused or OOM-killed, on a 64-bit one.
+  t.equal(judge(suites.ladder, subject(fourGb32, 'memory_error', { stopped_by: 'refused', usable_mb: 2990, address_bits: 32 }, k32))?.verdict, 'met');
+  t.equal(judge(suites.ladder, subject(fourGb32, 'memory_error', { stopped_by: 'refused', usable_mb: 3980, address_bits: 32 }, k64))?.verdict, 'met');
+  t.equal(judge(suites.ladder, subject(fourGb32, 'oom_killed', { stopped_by: 'killed', usable_mb: 3700, address_bits: 32 }, k64))?.verdict, 'met');
+  t.same(judgeInDetail(suites.ladder, subject(fourGb32, 'memory_error', { stopped_by: 'refused', usable_mb: 2990, address_bits: 32 }, k64))?.problems, [
+    'usable_mb = 2990, expected 3500..4096',
+  ]);
+  t.equal(judge(suites.ladder, subject(fourGb32, 'oom_killed', { stopped_by: 'killed', usable_mb: 3700, address_bits: 32 }, k32))?.verdict, 'unmet', 'a 32-bit kernel refuses first');
 });
 
 t.test('classes match on transport, emulation, tags and RAM bounds', async (t) => {

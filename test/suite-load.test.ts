@@ -45,6 +45,8 @@ expectations:
     check: {gpu: 0}
   - when: {long_bit: 48}
     allow: passed
+  - when: {kernel_bits: "64"}
+    allow: passed
 `;
 
 function diagnosticsOf(t: Test, text: string, folder: string): Diagnostic[] {
@@ -80,7 +82,11 @@ t.test('every mistake in a suite file is reported at once, with position, value 
   const check = one(13, /check on `gpu`/);
   t.equal(check.hint, 'did you mean `gpus`?');
   t.equal(one(14, /invalid word size/).allowed, '32 | 64');
-  t.equal(d.length, 11, d.map((x) => `${x.line}:${x.col} ${x.message}`).join('\n'));
+  const kernel = one(16, /invalid kernel word size/);
+  t.equal(kernel.value, '"64"', 'a quoted number is not a word size');
+  t.equal(kernel.allowed, '32 | 64');
+  t.equal(kernel.col, 25, 'positioned at the value');
+  t.equal(d.length, 13, d.map((x) => `${x.line}:${x.col} ${x.message}`).join('\n'));
   for (const x of d) t.match(x.file, /planted-suite\/suite\.yaml$/);
 });
 

@@ -469,6 +469,8 @@ def gather_facts(standin=None, throttle=None):
         "model": model or None,
         "machine": u.machine,
         "longBit": long_bit,
+        # The kernel's word size, from uname: a 32-bit userland may run on a 64-bit kernel.
+        "kernelBits": 64 if re.match(r"(aarch64|arm64|x86_64|ppc64|s390x|riscv64|mips64)", u.machine) else 32,
         "dpkgArch": dpkg,
         "kernel": u.release,
         "ramMb": ram_kb // 1024,

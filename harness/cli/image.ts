@@ -3,21 +3,21 @@
  * the emulated Pis' disk images, cached outside the repository.
  */
 import { UsageError } from '../config/diagnostics.ts';
-import { buildImage, ImageError, imagesDir, listImages, pruneImages } from '../image/index.ts';
-import { PROFILES, WHEELHOUSE_VENV, type QemuArch } from '../pi/profiles.ts';
+import { buildImage, IMAGE_NAMES, ImageError, imagesDir, listImages, pruneImages } from '../image/index.ts';
+import { PROFILES, WHEELHOUSE_VENV, type ImageName } from '../pi/profiles.ts';
 import { helpText, parseCommand, type CommandSpec } from './args.ts';
-
-const ARCHES: readonly QemuArch[] = ['armhf', 'arm64'];
 
 const SPEC: CommandSpec = {
   name: 'image',
   summary: 'Build, list and prune the disk images of the emulated (QEMU) Pis.',
   usage:
-    'hil image build <armhf|arm64> [--wheelhouse DIR] [--force]\n' +
+    'hil image build <armhf|arm64|armhf-k64> [--wheelhouse DIR] [--force]\n' +
     '       hil image list [--profiles]\n' +
     '       hil image prune [--all]\n\n' +
     'Images are cached in ${PI_HIL_CACHE:-~/.cache/pi-hil}/images, keyed by a hash of their\n' +
-    'recipe, and rebuilt only when it changes. Building needs root (debootstrap, chroot).',
+    'recipe, and rebuilt only when it changes. Building needs root (debootstrap, chroot).\n' +
+    'armhf-k64 is the armhf root with the arm64 kernel and its modules, layered in seconds\n' +
+    'over the other two (which it builds first when they are missing).',
   options: {
     wheelhouse: { type: 'string', arg: 'DIR', help: `build: install these wheels offline into ${WHEELHOUSE_VENV}` },
     force: { type: 'boolean', help: 'build: rebuild even when the cached image is current' },
@@ -40,13 +40,13 @@ export async function imageCommand(argv: string[]): Promise<number> {
   const [sub, arg] = positionals;
   switch (sub) {
     case 'build': {
-      if (!arg || !(ARCHES as readonly string[]).includes(arg)) {
-        throw new UsageError('hil image build', arg ?? '', ARCHES.join(', '), 'which arch?');
+      if (!arg || !(IMAGE_NAMES as readonly string[]).includes(arg)) {
+        throw new UsageError('hil image build', arg ?? '', IMAGE_NAMES.join(', '), 'which image?');
       }
       const wheelhouse = typeof values['wheelhouse'] === 'string' ? values['wheelhouse'] : undefined;
       const started = Date.now();
       try {
-        const img = await buildImage(arg as QemuArch, {
+        const img = await buildImage(arg as ImageName, {
           ...(wheelhouse ? { wheelhouse } : {}),
           force: values['force'] === true,
           onLog: (line) => process.stderr.write(`${line}\n`),
@@ -80,7 +80,7 @@ export async function imageCommand(argv: string[]): Promise<number> {
         process.stdout.write('\nprofiles:\n');
         for (const p of PROFILES) {
           process.stdout.write(
-            `  ${p.name.padEnd(18)} ${p.arch.padEnd(6)} ${String(p.ramMb).padStart(5)} MB  ${p.binary} -M ${p.machine} -cpu ${p.cpu}  kernel ${p.kernel}  (${p.note})\n`,
+            `  ${p.name.padEnd(18)} ${p.image.padEnd(9)} ${String(p.ramMb).padStart(5)} MB  ${p.binary} -M ${p.machine} -cpu ${p.cpu}  kernel ${p.kernel} (${p.kernelBits}-bit)  (${p.note})\n`,
           );
         }
       }

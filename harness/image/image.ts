@@ -5,6 +5,11 @@
  * The hash covers everything that decides the image's content: the package list, the
  * kernels, the build script's text, the guest user, the harness's public key and the
  * wheelhouse's content. Same recipe, same folder: no rebuild.
+ *
+ * One image is a layer rather than a build: `armhf-k64`, the armhf root with the arm64
+ * image's kernel and modules (layer-k64.sh). Its recipe is the armhf one plus the keys of
+ * both images it is made from and the layer script's hash, so a change to either image
+ * makes a new layer too.
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -14,7 +19,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { acquireLock, isAlive } from '../host/lock.ts';
 import { imagesDir, warmDir } from '../host/paths.ts';
-import { WHEELHOUSE_VENV, type KernelFlavour, type QemuArch } from '../pi/profiles.ts';
+import { WHEELHOUSE_VENV, type ImageName, type KernelFlavour, type QemuArch } from '../pi/profiles.ts';
 import { ensureHarnessKey } from './keys.ts';
 import { hostMirrors } from './mirror.ts';
 
@@ -49,6 +54,9 @@ export const KERNELS: Record<QemuArch, KernelFlavour[]> = {
 };
 
 const SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'build-image.sh');
+const LAYER_K64_SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'layer-k64.sh');
+
+export const IMAGE_NAMES: readonly ImageName[] = ['armhf', 'arm64', 'armhf-k64'];
 
 export class ImageError extends Error {
   override readonly name = 'ImageError';
@@ -66,6 +74,17 @@ export interface Recipe {
   harnessPublicKey: string;
   /** sha256 over the wheelhouse's file names and contents; null without one. */
   wheelhouseSha256: string | null;
+  /** Only for a layered image (absent otherwise, so the base images' keys are unchanged). */
+  layer?: LayerRecipe;
+}
+
+export interface LayerRecipe {
+  name: 'armhf-k64';
+  /** Key of the image whose root it takes (armhf, with the wheelhouse if any). */
+  userland: string;
+  /** Key of the image whose kernel, initrd and modules it adds (arm64, never a wheelhouse). */
+  kernelImage: string;
+  scriptSha256: string;
 }
 
 export interface ImageInfo {
@@ -127,11 +146,37 @@ export async function recipeFor(
   };
 }
 
-export function recipeKey(recipe: Recipe): string {
-  return `${recipe.arch}-${sha256(JSON.stringify(recipe)).slice(0, 16)}`;
+/** The recipe of any image: a built one, or the armhf-k64 layer over two of them. */
+export async function recipeForImage(
+  name: ImageName,
+  wheelhouse?: string,
+  initrd: InitrdGenerator = 'tiny-initramfs',
+): Promise<Recipe> {
+  if (name !== 'armhf-k64') return recipeFor(name, wheelhouse, initrd);
+  const userland = await recipeFor('armhf', wheelhouse, initrd);
+  const kernelImage = await recipeFor('arm64', undefined, initrd);
+  return {
+    ...userland,
+    kernels: ['arm64'],
+    layer: {
+      name,
+      userland: recipeKey(userland),
+      kernelImage: recipeKey(kernelImage),
+      scriptSha256: sha256(await readFile(LAYER_K64_SCRIPT)),
+    },
+  };
 }
 
-function baseKeyOf(recipe: Recipe): string {
+export function recipeKey(recipe: Recipe): string {
+  return `${imageNameOf(recipe)}-${sha256(JSON.stringify(recipe)).slice(0, 16)}`;
+}
+
+export function imageNameOf(recipe: Pick<Recipe, 'arch' | 'layer'>): ImageName {
+  return recipe.layer?.name ?? recipe.arch;
+}
+
+async function baseKeyOf(recipe: Recipe): Promise<string> {
+  if (recipe.layer) return recipeKey(await recipeForImage(recipe.layer.name, undefined, recipe.initrd));
   return recipeKey({ ...recipe, packages: [...PACKAGES], wheelhouseSha256: null });
 }
 
@@ -154,9 +199,9 @@ async function readImage(dir: string): Promise<ImageInfo | null> {
   }
 }
 
-/** The current image for an arch (and wheelhouse), or null when it is not built. */
-export async function findImage(arch: QemuArch, wheelhouse?: string): Promise<ImageInfo | null> {
-  return readImage(path.join(imagesDir(), recipeKey(await recipeFor(arch, wheelhouse))));
+/** The current image of that name (and wheelhouse), or null when it is not built. */
+export async function findImage(name: ImageName, wheelhouse?: string): Promise<ImageInfo | null> {
+  return readImage(path.join(imagesDir(), recipeKey(await recipeForImage(name, wheelhouse))));
 }
 
 export interface BuildOptions {
@@ -171,8 +216,10 @@ export interface BuildOptions {
   signal?: AbortSignal;
 }
 
-export async function buildImage(arch: QemuArch, options: BuildOptions = {}): Promise<ImageInfo> {
-  const { wheelhouse, force = false, onLog, signal } = options;
+export async function buildImage(name: ImageName, options: BuildOptions = {}): Promise<ImageInfo> {
+  if (name === 'armhf-k64') return buildLayerK64(options);
+  const arch = name;
+  const { wheelhouse, force = false, signal } = options;
   if (wheelhouse && !existsSync(wheelhouse)) throw new ImageError(`wheelhouse ${wheelhouse} does not exist`);
   const recipe = await recipeFor(arch, wheelhouse, options.initrd);
   const key = recipeKey(recipe);
@@ -200,19 +247,44 @@ export async function buildImage(arch: QemuArch, options: BuildOptions = {}): Pr
   }
 }
 
+/**
+ * The armhf-k64 layer: both images it is made from are built first (or found in the
+ * cache), then layer-k64.sh copies the arm64 kernel's modules into the armhf root.
+ * Needs no root when both are cached: it only reads and writes files.
+ */
+async function buildLayerK64(options: BuildOptions): Promise<ImageInfo> {
+  const { wheelhouse, force = false, signal } = options;
+  const baseOptions = { ...options, force: false };
+  const userland = await buildImage('armhf', baseOptions);
+  // The kernel comes from the plain arm64 image: a wheelhouse is the userland's business.
+  const kernelOptions: BuildOptions = { ...baseOptions };
+  delete kernelOptions.wheelhouse;
+  const kernelImage = await buildImage('arm64', kernelOptions);
+  const recipe = await recipeForImage('armhf-k64', wheelhouse, options.initrd);
+  const key = recipeKey(recipe);
+  const dir = path.join(imagesDir(), key);
+  if (!force) {
+    const existing = await readImage(dir);
+    if (existing) return existing;
+  }
+  const unlock = await acquireLock(`${dir}.lock`, signal);
+  try {
+    if (!force) {
+      const built = await readImage(dir);
+      if (built) return built;
+    }
+    return await runScript(recipe, key, dir, LAYER_K64_SCRIPT, { USERLAND: userland.dir, KERNEL_IMG: kernelImage.dir }, options);
+  } finally {
+    await unlock();
+  }
+}
+
 async function runBuild(recipe: Recipe, key: string, dir: string, options: BuildOptions): Promise<ImageInfo> {
-  const { wheelhouse, onLog, signal } = options;
-  const tmp = `${dir}.tmp-${process.pid}`;
-  await rm(tmp, { recursive: true, force: true });
-  await mkdir(tmp, { recursive: true });
+  const { wheelhouse } = options;
   const keyFiles = await ensureHarnessKey();
   const mirrors = hostMirrors();
-  const started = Date.now();
-  const logFile = createWriteStream(path.join(tmp, 'build.log'));
   const env: NodeJS.ProcessEnv = {
-    ...process.env,
     ARCH: recipe.arch,
-    OUT: tmp,
     MIRROR: mirrors.main,
     SECURITY: mirrors.security,
     SUITE: recipe.suite,
@@ -225,9 +297,28 @@ async function runBuild(recipe: Recipe, key: string, dir: string, options: Build
     INITRD: recipe.initrd,
     ROOT_IN_RAM: options.rootOnDisk ? 'no' : 'auto',
   };
+  return runScript(recipe, key, dir, SCRIPT, env, options);
+}
+
+/** Run a build script into a fresh folder beside `dir`, then move it into place with its manifest. */
+async function runScript(
+  recipe: Recipe,
+  key: string,
+  dir: string,
+  script: string,
+  vars: NodeJS.ProcessEnv,
+  options: BuildOptions,
+): Promise<ImageInfo> {
+  const { onLog, signal } = options;
+  const tmp = `${dir}.tmp-${process.pid}`;
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(tmp, { recursive: true });
+  const started = Date.now();
+  const logFile = createWriteStream(path.join(tmp, 'build.log'));
+  const env: NodeJS.ProcessEnv = { ...process.env, ...vars, OUT: tmp };
   const code = await new Promise<number | null>((resolve, reject) => {
     // Own process group, so an abort ends debootstrap and its qemu-user children too.
-    const child = spawn('bash', [SCRIPT], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn('bash', [script], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const onAbort = (): void => {
       try {
         if (child.pid) process.kill(-child.pid, 'SIGTERM');
@@ -261,7 +352,7 @@ async function runBuild(recipe: Recipe, key: string, dir: string, options: Build
     const log = await readFile(path.join(tmp, 'build.log'), 'utf8').catch(() => '');
     await rm(path.join(tmp, 'rootfs'), { recursive: true, force: true }).catch(() => undefined);
     const tail = log.split('\n').slice(-25).join('\n');
-    throw new ImageError(`building the ${recipe.arch} image failed (exit ${code}); log tail:\n${tail}`);
+    throw new ImageError(`building the ${imageNameOf(recipe)} image failed (exit ${code}); log tail:\n${tail}`);
   }
   const kernels: ImageInfo['kernels'] = {};
   for (const f of recipe.kernels) {
@@ -277,7 +368,7 @@ async function runBuild(recipe: Recipe, key: string, dir: string, options: Build
     hostKeyFingerprint: (await readFile(path.join(tmp, 'host_key.sha256'), 'utf8')).trim(),
     hostKeyLine: (await readFile(path.join(tmp, 'host_key.pub'), 'utf8')).trim(),
     recipe,
-    baseKey: baseKeyOf(recipe),
+    baseKey: await baseKeyOf(recipe),
     builtAt: new Date().toISOString(),
     buildSeconds: Math.round((Date.now() - started) / 1000),
     sizeBytes: (await stat(path.join(tmp, 'disk.qcow2'))).size,
@@ -302,13 +393,13 @@ export async function listImages(): Promise<ListedImage[]> {
   } catch {
     return [];
   }
-  const currentBase: Partial<Record<QemuArch, string>> = {};
-  for (const arch of ['armhf', 'arm64'] as const) currentBase[arch] = recipeKey(await recipeFor(arch));
+  const currentBase: Partial<Record<ImageName, string>> = {};
+  for (const name of IMAGE_NAMES) currentBase[name] = recipeKey(await recipeForImage(name));
   const out: ListedImage[] = [];
   for (const n of names.sort()) {
     if (n.includes('.')) continue;
     const info = await readImage(path.join(imagesDir(), n));
-    if (info) out.push({ ...info, current: info.baseKey === currentBase[info.arch] });
+    if (info) out.push({ ...info, current: info.baseKey === currentBase[imageNameOf(info.recipe)] });
   }
   return out;
 }

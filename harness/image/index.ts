@@ -7,6 +7,7 @@
 export {
   buildImage,
   findImage,
+  IMAGE_NAMES,
   ImageError,
   listImages,
   pruneImages,

@@ -18,9 +18,17 @@
  *   them are cortex-a7 (in-order like the A53: Zero 2 W, 3B) and cortex-a15 (out-of-order
  *   like the A72: 4B). Both have NEON/VFPv4 and LPAE, so ARMv7 userland behaves the same.
  *   (aarch64=off, i.e. an A53 in 32-bit mode, exists only under KVM.)
- * - Real 32-bit Raspberry Pi OS on a Pi 4 now boots a 64-bit kernel; these profiles boot
- *   a 32-bit kernel (armmp, or armmp-lpae above 3 GB), so `uname -m` says armv7l where a
- *   real Pi 4 would say aarch64. `getconf LONG_BIT` and the dpkg arch are faithful.
+ * - The plain armhf profiles boot a 32-bit kernel (armmp, or armmp-lpae above 3 GB): a Pi 3,
+ *   or an older 32-bit install, where `uname -m` says armv7l and a 32-bit process gets
+ *   about 3 GB of address space.
+ * - Since 2023 the firmware boots a 64-bit kernel on a Pi 4 or 5 even under 32-bit Raspberry
+ *   Pi OS (`arm_64bit=1`): armhf userland, `uname -m` aarch64, and a 32-bit process gets
+ *   nearly all of its 4 GB (a compat task's TASK_SIZE). The `-armhf-k64` profiles are that
+ *   setup: qemu-system-aarch64 with the Pi's own core, Debian's arm64 kernel and initrd,
+ *   and the armhf root with that kernel's modules added (image `armhf-k64`, layered on the
+ *   armhf image: see harness/image/layer-k64.sh).
+ * - Pi 5 profiles use cortex-a76, its core; 16 GB of guest RAM is only declared: QEMU
+ *   allocates guest pages as the guest touches them.
  * - RAM above 3 GB on 32-bit needs LPAE: virt puts RAM at 1 GiB, so 4 GB ends above
  *   the 4 GiB physical line that a non-LPAE kernel can address.
  * - Under QEMU 7.2's TCG, an LPAE guest cannot walk page tables that lie above that
@@ -47,7 +55,10 @@ import os from 'node:os';
  */
 export const WHEELHOUSE_VENV = '/opt/pi-hil/venv';
 
+/** The userland's arch. */
 export type QemuArch = 'armhf' | 'arm64';
+/** Which image a profile boots: one per arch, plus the armhf root carrying the arm64 kernel's modules. */
+export type ImageName = QemuArch | 'armhf-k64';
 /** Debian kernel flavour: armmp (ARMv7, up to 3 GB), armmp-lpae (ARMv7 with LPAE), arm64. */
 export type KernelFlavour = 'armmp' | 'armmp-lpae' | 'arm64';
 
@@ -61,6 +72,9 @@ export interface PiProfile {
   machine: string;
   binary: string;
   kernel: KernelFlavour;
+  /** The kernel's word size: 64 for an arm64 kernel, whatever the userland. */
+  kernelBits: 32 | 64;
+  image: ImageName;
   /** Cores on the real Pi. */
   piCores: number;
   /** Why this CPU, in one line (printed by `hil image list --profiles`). */
@@ -76,10 +90,14 @@ function armhf(name: string, model: string, ramMb: number, cpu: string, note: st
   // Above 3 GB a 32-bit kernel needs LPAE to reach the RAM (see the header).
   const kernel: KernelFlavour = ramMb > 3072 ? 'armmp-lpae' : 'armmp';
   const extraAppend = ramMb > 3072 ? lpaeMovableCore(ramMb) : null;
-  return { name, model, arch: 'armhf', ramMb, cpu, machine: 'virt', binary: ARM, kernel, piCores: 4, note, extraAppend };
+  return { name, model, arch: 'armhf', ramMb, cpu, machine: 'virt', binary: ARM, kernel, kernelBits: 32, image: 'armhf', piCores: 4, note, extraAppend };
 }
 function arm64(name: string, model: string, ramMb: number, cpu: string, note: string): PiProfile {
-  return { name, model, arch: 'arm64', ramMb, cpu, machine: 'virt', binary: ARM64, kernel: 'arm64', piCores: 4, note, extraAppend: null };
+  return { name, model, arch: 'arm64', ramMb, cpu, machine: 'virt', binary: ARM64, kernel: 'arm64', kernelBits: 64, image: 'arm64', piCores: 4, note, extraAppend: null };
+}
+/** 32-bit Raspberry Pi OS on a Pi 4 or 5 today: armhf userland under the arm64 kernel, on the Pi's own core. */
+function armhfK64(name: string, model: string, ramMb: number, cpu: string, note: string): PiProfile {
+  return { name, model, arch: 'armhf', ramMb, cpu, machine: 'virt', binary: ARM64, kernel: 'arm64', kernelBits: 64, image: 'armhf-k64', piCores: 4, note, extraAppend: null };
 }
 
 /** RAM starts at 1 GiB on virt, so what lies above 4 GiB is all but the first 3 GB; plus a margin. */
@@ -98,6 +116,16 @@ export const PROFILES: readonly PiProfile[] = [
   // The 64-bit twin of pi4b-4g-armhf: same RAM, so memory-ladder shows the 32-bit address-space ceiling.
   arm64('pi4b-4g-arm64', 'Raspberry Pi 4 Model B 4GB (emulated)', 4096, 'cortex-a72', 'the Pi 4 core'),
   arm64('pi4b-8g-arm64', 'Raspberry Pi 4 Model B 8GB (emulated)', 8192, 'cortex-a72', 'the Pi 4 core'),
+  // 32-bit Pi OS on a Pi 4 as it boots since 2023: the third 4 GB setup beside the two above.
+  armhfK64('pi4b-2g-armhf-k64', 'Raspberry Pi 4 Model B 2GB (emulated)', 2048, 'cortex-a72', 'armhf userland on the arm64 kernel, Pi 4 core'),
+  armhfK64('pi4b-4g-armhf-k64', 'Raspberry Pi 4 Model B 4GB (emulated)', 4096, 'cortex-a72', 'armhf userland on the arm64 kernel, Pi 4 core'),
+  armhfK64('pi4b-8g-armhf-k64', 'Raspberry Pi 4 Model B 8GB (emulated)', 8192, 'cortex-a72', 'armhf userland on the arm64 kernel, Pi 4 core'),
+  arm64('pi5-4g-arm64', 'Raspberry Pi 5 4GB (emulated)', 4096, 'cortex-a76', 'the Pi 5 core'),
+  arm64('pi5-8g-arm64', 'Raspberry Pi 5 8GB (emulated)', 8192, 'cortex-a76', 'the Pi 5 core'),
+  arm64('pi5-16g-arm64', 'Raspberry Pi 5 16GB (emulated)', 16384, 'cortex-a76', 'the Pi 5 core; 16 GB declared, touched only as used'),
+  armhfK64('pi5-4g-armhf-k64', 'Raspberry Pi 5 4GB (emulated)', 4096, 'cortex-a76', 'armhf userland on the arm64 kernel, Pi 5 core'),
+  armhfK64('pi5-8g-armhf-k64', 'Raspberry Pi 5 8GB (emulated)', 8192, 'cortex-a76', 'armhf userland on the arm64 kernel, Pi 5 core'),
+  armhfK64('pi5-16g-armhf-k64', 'Raspberry Pi 5 16GB (emulated)', 16384, 'cortex-a76', 'armhf userland on the arm64 kernel, Pi 5 core; 16 GB declared'),
   // Not a Pi: a deliberately tiny guest for OOM tests.
   armhf('tiny-256-armhf', 'OOM test guest, 256 MB (emulated)', 256, 'cortex-a7', 'test profile'),
   arm64('tiny-256-arm64', 'OOM test guest, 256 MB (emulated)', 256, 'cortex-a53', 'test profile'),

@@ -1,11 +1,13 @@
 /**
  * The article's three claims, weighed against the records. Evidence is
- * gathered from outcomes by suite and userland word size, and only from what
+ * gathered from outcomes by suite and setup (a 32-bit userland on a 32-bit
+ * kernel, on a 64-bit kernel, and 64-bit: cell.ts), and only from what
  * was tried: infra errors say nothing about TensorFlow, and a suite whose
  * runtime is not installed on a device (its requirement probe failed) was
  * never tried there, so it is evidence neither for nor against a claim.
  */
 import type { Outcome, ResultRecord } from '../results/record.ts';
+import { SETUPS, setupOf, type Setup, type SetupId } from './cell.ts';
 import { formatMb, formatRam } from './format.ts';
 import { ARTICLE_SUITES } from './order.ts';
 import { bitness, notInstalled } from './test-status.ts';
@@ -44,7 +46,9 @@ export interface SuiteTally {
 }
 
 export interface BitsSummary {
-  bits: '32-bit' | '64-bit';
+  /** The setup's label, e.g. "32-bit userland, 64-bit kernel". */
+  bits: Setup['label'];
+  setup: SetupId;
   devices: number;
   suites: SuiteTally[];
 }
@@ -63,7 +67,7 @@ function tally(records: ResultRecord[], suite: string): SuiteTally {
   return { suite, passed: outcomes.passed ?? 0, total: jobs.length, notInstalled: untried, outcomes, minRamPassedMb: passedRam.length ? Math.min(...passedRam) : null };
 }
 
-/** One sentence per word size: the article's question, answered for this fleet. */
+/** One sentence per setup: the article's question, answered for this fleet. */
 export function answer(summary: BitsSummary[]): string[] {
   return summary
     .filter((s) => s.devices > 0)
@@ -75,16 +79,38 @@ export function answer(summary: BitsSummary[]): string[] {
     });
 }
 
-/** Per word size, how each of the article's examples fared. */
+/** Per setup (32-bit on a 32-bit kernel, 32-bit on a 64-bit kernel, 64-bit; in that order), how each of the article's examples fared. */
 export function bitsSummary(records: ResultRecord[]): BitsSummary[] {
-  return (['32-bit', '64-bit'] as const).map((bits) => {
-    const mine = records.filter((r) => bitness(r) === bits);
-    return { bits, devices: new Set(mine.map((r) => r.device.name)).size, suites: ARTICLE_SUITES.map((s) => tally(mine, s)) };
+  return SETUPS.map((setup) => {
+    const mine = records.filter((r) => setupOf(r).id === setup.id);
+    return { bits: setup.label, setup: setup.id, devices: new Set(mine.map((r) => r.device.name)).size, suites: ARTICLE_SUITES.map((s) => tally(mine, s)) };
   });
 }
 
 function where(r: ResultRecord): string {
-  return `${r.device.name} (${formatRam(r.device.ramMb)}, ${bitness(r)})`;
+  return `${r.device.name} (${formatRam(r.device.ramMb)}, ${setupOf(r).short})`;
+}
+
+/** "a of b" for all 32-bit devices, then per kernel where both kernels are in the run. */
+function ofTotal32(k32: SuiteTally | undefined, k64: SuiteTally | undefined): string {
+  const all = `${(k32?.passed ?? 0) + (k64?.passed ?? 0)} of ${(k32?.total ?? 0) + (k64?.total ?? 0)}`;
+  if (!k32?.total || !k64?.total) return all;
+  return `${all} (${ofTotal(k32)} on a 32-bit kernel, ${ofTotal(k64)} on a 64-bit kernel)`;
+}
+
+/**
+ * memory-ladder's ceilings per setup, in a sentence: what one process could use. This is
+ * where the kernel shows: about 3 GB on a 32-bit kernel, nearly 4 GB on a 64-bit one.
+ */
+function ladderSentence(records: ResultRecord[]): string {
+  const ladders = records.filter((r) => r.suite === 'memory-ladder' && typeof r.values['usable_mb'] === 'number' && r.outcome !== 'infra_error');
+  const parts = SETUPS.flatMap((setup) => {
+    const mine = ladders.filter((r) => setupOf(r).id === setup.id);
+    if (!mine.length) return [];
+    const best = mine.reduce((a, b) => (Number(b.values['usable_mb']) > Number(a.values['usable_mb']) ? b : a));
+    return [`${setup.short} up to ${Number(best.values['usable_mb'])} MB (${best.device.name}, ${best.outcome})`];
+  });
+  return parts.length ? ` memory-ladder, what one process could use: ${parts.join('; ')}.` : '';
 }
 
 function standingOf(forList: string[], against: string[]): ClaimStanding {
@@ -100,7 +126,8 @@ const ofTotal = (t: SuiteTally | undefined) => (t ? `${t.passed} of ${t.total}` 
 export function assessClaims(records: ResultRecord[]): ClaimAssessment[] {
   const jobs = product(records);
   const is32 = (r: ResultRecord) => bitness(r) === '32-bit';
-  const [s32, s64] = bitsSummary(records);
+  const summary = bitsSummary(records);
+  const [sK32, sK64, s64] = summary;
   const find = (s: BitsSummary | undefined, suite: string) => s?.suites.find((t) => t.suite === suite);
 
   // 1. Training on 32-bit with ~1 GB fails.
@@ -122,15 +149,20 @@ export function assessClaims(records: ResultRecord[]): ClaimAssessment[] {
     }
   }
 
-  // 3. 64-bit is strongly recommended: compare pass rates suite by suite, and list 64-bit failures.
+  // 3. 64-bit is strongly recommended: compare pass rates suite by suite, 64-bit against
+  // each 32-bit setup on its own (the kernel changes what a 32-bit process can use), and list 64-bit failures.
   const t3for: string[] = [];
   const t3against: string[] = [];
   for (const suite of ARTICLE_SUITES) {
-    const [a, b] = [find(s32, suite), find(s64, suite)];
-    if (!a?.total || !b?.total) continue;
-    const line = `${suite} passed on ${ofTotal(b)} 64-bit devices and ${ofTotal(a)} 32-bit devices`;
-    if (rate(b) > rate(a)) t3for.push(line);
-    else if (rate(a) > rate(b)) t3against.push(line);
+    const b = find(s64, suite);
+    for (const s32 of [sK32, sK64]) {
+      const a = find(s32, suite);
+      if (!a?.total || !b?.total) continue;
+      const label = SETUPS.find((x) => x.id === s32?.setup)?.short ?? '32-bit';
+      const line = `${suite} passed on ${ofTotal(b)} 64-bit devices and ${ofTotal(a)} devices with ${label}`;
+      if (rate(b) > rate(a)) t3for.push(line);
+      else if (rate(a) > rate(b)) t3against.push(line);
+    }
   }
   // Only memory and runtime outcomes speak to the claim; a broken model file says nothing about word size.
   const resourceOutcomes: Outcome[] = ['oom_killed', 'memory_error', 'timeout', 'unsupported'];
@@ -152,7 +184,7 @@ export function assessClaims(records: ResultRecord[]): ClaimAssessment[] {
       title: 'Training on 32-bit Raspbian with about 1 GB fails',
       quote: 'Even this, however, will likely fail on a 32-bit Raspbian system due to the memory limitations.',
       standing: standingOf(t1for, t1against),
-      summary: `keras-train passed on ${ofTotal(find(s32, 'keras-train'))} 32-bit devices.${note}`,
+      summary: `keras-train passed on ${ofTotal32(find(sK32, 'keras-train'), find(sK64, 'keras-train'))} 32-bit devices.${note}`,
       for: t1for,
       against: t1against,
     },
@@ -161,7 +193,7 @@ export function assessClaims(records: ResultRecord[]): ClaimAssessment[] {
       title: 'TensorFlow Lite is more viable on 32-bit',
       quote: 'TensorFlow Lite presents a more viable option for 32-bit platforms.',
       standing: standingOf(t2for, t2against),
-      summary: `On 32-bit, tflite-inference passed on ${ofTotal(find(s32, 'tflite-inference'))} devices; keras-train on ${ofTotal(find(s32, 'keras-train'))}.${note}`,
+      summary: `On 32-bit, tflite-inference passed on ${ofTotal32(find(sK32, 'tflite-inference'), find(sK64, 'tflite-inference'))} devices; keras-train on ${ofTotal32(find(sK32, 'keras-train'), find(sK64, 'keras-train'))}.${note}`,
       for: t2for,
       against: t2against,
     },
@@ -170,7 +202,9 @@ export function assessClaims(records: ResultRecord[]): ClaimAssessment[] {
       title: 'A 64-bit system is strongly recommended',
       quote: 'A 64-bit system is strongly recommended for any serious TensorFlow development and deployment.',
       standing: standingOf(t3for, t3against),
-      summary: `Passed on 64-bit: ${ARTICLE_SUITES.map((s) => `${s} ${ofTotal(find(s64, s))}`).join(', ')}. On 32-bit: ${ARTICLE_SUITES.map((s) => `${s} ${ofTotal(find(s32, s))}`).join(', ')}.${note}`,
+      summary:
+        `Passed on 64-bit: ${ARTICLE_SUITES.map((s) => `${s} ${ofTotal(find(s64, s))}`).join(', ')}. ` +
+        `On 32-bit: ${ARTICLE_SUITES.map((s) => `${s} ${ofTotal32(find(sK32, s), find(sK64, s))}`).join(', ')}.${ladderSentence(records)}${note}`,
       for: t3for,
       against: t3against,
     },

@@ -5,7 +5,7 @@
 import type { ResultRecord } from '../results/record.ts';
 import type { RunMeta } from '../results/run-meta.ts';
 import { CLAIM_STANDING_TEXT, answer, assessClaims, bitsSummary, expectationTallies, type ClaimAssessment, type SuiteTally } from './claims.ts';
-import { jobAnchor, verdictLabel } from './cell.ts';
+import { jobAnchor, SETUPS, setupOf, verdictLabel } from './cell.ts';
 import type { RunDiff } from './diff.ts';
 import { escapeHtml as esc, formatDelta, formatMb, formatMs, formatRam } from './format.ts';
 import { PEAK_NOTE, bootText, bootsByDevice, cellNotes, peakText, sessionText, truncationTexts } from './notes.ts';
@@ -59,6 +59,8 @@ nav.toc a:hover{text-decoration:underline}
 .answer p{margin:0 0 4px}.answer ul{margin:0;padding-left:20px}
 .card{background:var(--card);border:1px solid var(--line);border-radius:12px;padding:18px 20px}
 .two{display:grid;grid-template-columns:repeat(auto-fit,minmax(340px,1fr));gap:16px}
+.three{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:16px}
+.three .card{padding:14px 12px;overflow-x:auto}.three th,.three td{padding:6px 5px}.three .badge{margin:0 0 2px;font-size:11.5px;padding:1px 5px}
 table{border-collapse:collapse;width:100%;font-size:14px}
 th,td{text-align:left;vertical-align:top;padding:8px 10px;border-bottom:1px solid var(--line)}
 thead th{font-size:12px;text-transform:uppercase;letter-spacing:.04em;color:var(--muted);font-weight:600}
@@ -155,11 +157,11 @@ function glance(records: ResultRecord[]): string {
         return `<tr><th scope="row">${esc(t.suite)}</th><td class="num">${t.passed} of ${t.total}${t.notInstalled ? `<span class="untried" style="display:block">+${t.notInstalled} not installed</span>` : ''}<div class="bar" role="presentation"><span style="width:${pct}%"></span></div></td><td class="num">${t.minRamPassedMb === null ? '—' : esc(formatRam(t.minRamPassedMb))}</td><td>${outcomesText(t)}</td></tr>`;
       })
       .join('');
-    return `<section class="card" aria-labelledby="glance-${s.bits}"><h3 id="glance-${s.bits}">${s.bits} userland <small class="cellmeta">${s.devices} device${s.devices === 1 ? '' : 's'}</small></h3>
+    return `<section class="card" aria-labelledby="glance-${s.setup}"><h3 id="glance-${s.setup}">${esc(s.bits)} <small class="cellmeta">${s.devices} device${s.devices === 1 ? '' : 's'}</small></h3>
 <table><caption class="none" style="caption-side:bottom;text-align:left;font-size:12.5px">Jobs that never produced a product result are left out; so are jobs whose runtime is not installed on the device, which could not be tried.</caption><thead><tr><th scope="col">Example</th><th scope="col">Ran</th><th scope="col">Smallest RAM that ran it</th><th scope="col">Outcomes</th></tr></thead><tbody>${rows}</tbody></table></section>`;
   });
   return `<section id="glance" aria-labelledby="glance-h"><h2 id="glance-h">32-bit vs 64-bit at a glance</h2>
-<div class="answer"><p><b>The article's question, answered for this fleet.</b> How many devices ran each example to the end:</p><ul>${lines}</ul></div><div class="two">${cards.join('')}</div></section>`;
+<div class="answer"><p><b>The article's question, answered for this fleet.</b> How many devices ran each example to the end, for each setup: a 32-bit userland on a 32-bit kernel (a Pi 3, older 32-bit installs), a 32-bit userland on the 64-bit kernel that 32-bit Raspberry Pi OS boots on a Pi 4 or 5 since 2023, and 64-bit:</p><ul>${lines}</ul></div><div class="three">${cards.join('')}</div></section>`;
 }
 
 function deviceHeader(d: DeviceRow, boots: number[] | undefined): string {
@@ -182,9 +184,9 @@ function matrix(records: ResultRecord[]): string {
   const devices = deviceOrder(records);
   const boots = bootsByDevice(records);
   const head = `<thead><tr><th scope="col">Device</th>${suites.map((s) => `<th scope="col">${esc(s)}</th>`).join('')}</tr></thead>`;
-  const groups = (['32-bit', '64-bit'] as const).map((bits) => {
+  const groups = SETUPS.map((setup) => {
     const rows = devices
-      .filter((d) => d.bits === bits)
+      .filter((d) => setupOf(d.sample).id === setup.id)
       .map((d) => {
         const cells = suites.map((suite) => {
           const r = cellOf(records, d.name, suite);
@@ -195,7 +197,7 @@ function matrix(records: ResultRecord[]): string {
         return `<tr>${deviceHeader(d, boots.get(d.name))}${cells.join('')}</tr>`;
       });
     if (rows.length === 0) return '';
-    return `<tbody><tr class="group"><th scope="rowgroup" colspan="${suites.length + 1}">${bits} userland</th></tr>${rows.join('')}</tbody>`;
+    return `<tbody><tr class="group"><th scope="rowgroup" colspan="${suites.length + 1}">${setup.label}</th></tr>${rows.join('')}</tbody>`;
   });
   return `<section id="matrix" aria-labelledby="matrix-h"><h2 id="matrix-h">Results by device and suite</h2>
 <p class="lede">Each cell: how the run ended, its peak memory and its time on the device (a VM's boot is shown once, under the device), and whether that is what the suite's expectation allows. <i>Not installed</i>: the suite's runtime is missing on that device, so it could not be tried and counts for no claim. Select a cell for its memory timeline.</p>
@@ -243,7 +245,7 @@ function peaks(records: ResultRecord[]): string {
   const suites = suiteOrder(records);
   const figs = deviceOrder(records).map((d, i) => {
     const mine = suites.map((s) => cellOf(records, d.name, s)).filter((r): r is ResultRecord => r !== undefined);
-    return `<figure>${peakBarsSvg(d.name, d.sample.device.ramMb, mine, `peak-${i}`)}<figcaption><b>${esc(d.name)}</b> · ${d.bits} · RAM ${esc(formatRam(d.sample.device.ramMb))}</figcaption></figure>`;
+    return `<figure>${peakBarsSvg(d.name, d.sample.device.ramMb, mine, `peak-${i}`)}<figcaption><b>${esc(d.name)}</b> · ${esc(setupOf(d.sample).short)} · RAM ${esc(formatRam(d.sample.device.ramMb))}</figcaption></figure>`;
   });
   return `<section id="peaks" aria-labelledby="peaks-h"><h2 id="peaks-h">Peak memory per device</h2>
 <p class="legend"><span><span class="key ram"></span>device RAM</span><span>bars coloured by outcome</span></p><div class="grid">${figs.join('')}</div></section>`;
@@ -266,7 +268,7 @@ function timelines(records: ResultRecord[]): string {
       .map((s) => cellOf(records, d.name, s))
       .filter((r): r is ResultRecord => r !== undefined)
       .map((r) => `<figure id="${jobAnchor(r.jobId)}">${timelineSvg(r, `tl-${jobAnchor(r.jobId)}`)}<figcaption>${jobDetail(r)}</figcaption></figure>`);
-    return `<h3>${esc(d.name)} <small class="cellmeta" style="display:inline">${d.bits} · ${esc(formatRam(d.sample.device.ramMb))}</small></h3><div class="grid">${figs.join('')}</div>`;
+    return `<h3>${esc(d.name)} <small class="cellmeta" style="display:inline">${esc(setupOf(d.sample).short)} · ${esc(formatRam(d.sample.device.ramMb))}</small></h3><div class="grid">${figs.join('')}</div>`;
   });
   return `<section id="timelines" class="tl" aria-labelledby="tl-h"><h2 id="tl-h">Memory timelines</h2>
 <p class="legend"><span><span class="key"></span>resident memory (RSS)</span><span><span class="key anon"></span>anonymous share</span><span><span class="key ram"></span>device RAM, when in range</span><span>dotted lines: phases</span></p>

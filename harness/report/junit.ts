@@ -2,7 +2,7 @@
  * JUnit XML for CI test tabs: one <testsuite> per suite, one <testcase> per
  * device. failed → <failure>, broken (infra) → <error>, skipped → <skipped>.
  */
-import type { ResultRecord } from '../results/record.ts';
+import { kernelBitsOf, type ResultRecord } from '../results/record.ts';
 import { formatMb } from './format.ts';
 import { columnOf, suiteOrder } from './order.ts';
 import { skipReason, statusMessage, testStatus } from './test-status.ts';
@@ -24,6 +24,7 @@ function properties(r: ResultRecord): string {
     ['device.arch', r.device.arch],
     ['device.transport', r.device.transport],
     ['userland.longBit', String(r.facts?.longBit ?? '')],
+    ['kernel.bits', String(kernelBitsOf(r.facts) ?? '')],
     ['emulated', String(r.facts?.emulated ?? r.device.transport !== 'ssh')],
     ['memory.peak', formatMb(r.memory.peakRssKb)],
     ['memory.peakRssKb', String(r.memory.peakRssKb ?? '')],

@@ -4,7 +4,7 @@
  */
 import type { ResultRecord } from '../results/record.ts';
 import { CLAIM_STANDING_TEXT, answer, assessClaims, bitsSummary } from './claims.ts';
-import { verdictLabel } from './cell.ts';
+import { setupOf, verdictLabel } from './cell.ts';
 import type { ReportInput } from './compare.ts';
 import { escapeMdCell as cell, formatDelta, formatMb, formatMs, formatRam } from './format.ts';
 import { PEAK_NOTE, bootText, bootsByDevice, cellNotes, peakView, sessionText, truncationTexts } from './notes.ts';
@@ -51,15 +51,14 @@ export function renderMarkdown(input: ReportInput): string {
   out.push(...capacityMarkdown(input.records));
   out.push('## 32-bit vs 64-bit at a glance', '');
   const summary = bitsSummary(records);
-  const [s32, s64] = summary;
   out.push(...answer(summary).map((l) => `- ${l}`), '');
-  const glanceRows = (s32?.suites ?? []).map((t, i) => {
-    const u = s64?.suites[i];
+  // One column per setup: 32-bit on a 32-bit kernel, 32-bit on a 64-bit kernel, 64-bit.
+  const glanceRows = (summary[0]?.suites ?? []).map((t, i) => {
     const side = (x: typeof t | undefined) =>
       x ? `${x.passed} of ${x.total} ran${x.minRamPassedMb === null ? '' : ` (from ${formatRam(x.minRamPassedMb)})`}${x.notInstalled ? `, ${x.notInstalled} not installed` : ''}` : '—';
-    return [t.suite, side(t), side(u)];
+    return [t.suite, ...summary.map((s) => side(s.suites[i]))];
   });
-  out.push(...table(['Example', `32-bit (${s32?.devices ?? 0} devices)`, `64-bit (${s64?.devices ?? 0} devices)`], glanceRows), '');
+  out.push(...table(['Example', ...summary.map((s) => `${s.bits} (${s.devices} devices)`)], glanceRows), '');
 
   out.push('## Results by device and suite', '');
   out.push(
@@ -70,10 +69,10 @@ export function renderMarkdown(input: ReportInput): string {
   const bootCol = boots.size > 0;
   out.push(
     ...table(
-      ['Device', 'Userland', 'RAM', ...(bootCol ? ['Boot'] : []), ...suites],
+      ['Device', 'Setup', 'RAM', ...(bootCol ? ['Boot'] : []), ...suites],
       devices.map((d) => [
         `**${cell(d.name)}**`,
-        d.bits,
+        setupOf(d.sample).short,
         formatRam(d.sample.device.ramMb),
         ...(bootCol ? [bootText(boots.get(d.name))?.replace(/^boot /, '') ?? '—'] : []),
         ...suites.map((s) => cell(jobCell(cellOf(records, d.name, s)))),

@@ -4,7 +4,7 @@
  * newlines) stays valid; each line is indented two spaces as TAP 14 wants.
  */
 import { stringify } from 'yaml';
-import type { ResultRecord } from '../results/record.ts';
+import { kernelBitsOf, type ResultRecord } from '../results/record.ts';
 import { skipReason, testStatus } from './test-status.ts';
 
 /** TAP descriptions end at '#' (directive) and at a newline; escape the one, flatten the other. */
@@ -17,7 +17,7 @@ function diagnostics(r: ResultRecord): string {
     outcome: r.outcome,
     status: testStatus(r),
     reason: r.reason,
-    device: { name: r.device.name, model: r.device.model, ramMb: r.device.ramMb, arch: r.device.arch, longBit: r.facts?.longBit ?? null },
+    device: { name: r.device.name, model: r.device.model, ramMb: r.device.ramMb, arch: r.device.arch, longBit: r.facts?.longBit ?? null, kernelBits: kernelBitsOf(r.facts) },
     expectation: r.expectation,
     peakRssKb: r.memory.peakRssKb,
     wallMs: r.timing.wallMs,

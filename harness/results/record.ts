@@ -127,6 +127,11 @@ export const DeviceFactsSchema = z.object({
   machine: z.string(),
   /** `getconf LONG_BIT`: the userland's word size. */
   longBit: z.literal([32, 64]).nullable(),
+  /**
+   * The kernel's word size (from `uname -m`): 64 under a 32-bit userland on a Pi 4 or 5
+   * since 2023 (arm_64bit=1). Null from an older agent: derive it from `machine`.
+   */
+  kernelBits: z.literal([32, 64]).nullable().default(null),
   /** `dpkg --print-architecture`, null without dpkg. */
   dpkgArch: z.string().nullable(),
   kernel: z.string(),
@@ -154,6 +159,18 @@ export const DeviceFactsSchema = z.object({
   versions: z.object(Object.fromEntries(RUNTIME_MODULES.map((m) => [m, z.string()])) as Record<RuntimeModule, z.ZodString>),
 });
 export interface DeviceFacts extends z.output<typeof DeviceFactsSchema> {}
+
+/**
+ * The kernel's word size of a device: its facts' kernelBits, else read off `uname -m`
+ * (an older agent), else null.
+ */
+export function kernelBitsOf(facts: Pick<DeviceFacts, 'machine' | 'kernelBits'> | null): 32 | 64 | null {
+  if (!facts) return null;
+  if (facts.kernelBits === 32 || facts.kernelBits === 64) return facts.kernelBits;
+  if (/^(aarch64|arm64|x86_64|ppc64|s390x|riscv64|mips64)/.test(facts.machine)) return 64;
+  if (/^(armv|i[3-6]86|arm$)/.test(facts.machine)) return 32;
+  return null;
+}
 
 /** One sample of the memory timeline. Sizes in KiB, time in ms since the payload started. */
 export const MemorySampleSchema = z.object({

@@ -79,6 +79,14 @@ export function satisfies(value: string | number | boolean | null, c: Condition)
   return value !== null && c.any.includes(value);
 }
 
+/** A word size in `when:` (long_bit, kernel_bits): exactly 32 or 64, nothing else. */
+export const WORD_SIZES = [32, 64] as const;
+export type WordSize = (typeof WORD_SIZES)[number];
+
+export function parseWordSize(value: unknown): WordSize | null {
+  return value === 32 || value === 64 ? value : null;
+}
+
 export function describeCondition(c: Condition): string {
   return c.kind === 'range' ? c.range.text : c.text;
 }

@@ -4,7 +4,7 @@
  * against the inventory's snapshot otherwise: an armhf userland on a 64-bit
  * Pi kernel must count as armhf, whatever the inventory said.
  */
-import { ARCHES, type Arch, type DeviceFacts, type ExpectationCheck, type ResultRecord } from '../results/record.ts';
+import { ARCHES, kernelBitsOf, type Arch, type DeviceFacts, type ExpectationCheck, type ResultRecord } from '../results/record.ts';
 import { describeCondition, inRange, satisfies } from './condition.ts';
 import type { DeviceClass, Expectation, Suite } from './suite.ts';
 
@@ -37,6 +37,8 @@ export function matchesClass(c: DeviceClass, subject: Pick<ResultRecord, 'device
   if (c.transport && !c.transport.includes(device.transport)) return false;
   if (c.emulated !== null && c.emulated !== emulated) return false;
   if (c.longBit !== null && c.longBit !== longBit(arch, facts)) return false;
+  // Without facts the kernel is unknown, so a kernel_bits class does not claim the device.
+  if (c.kernelBits !== null && c.kernelBits !== kernelBitsOf(facts)) return false;
   return c.tags.every((t) => device.tags.includes(t));
 }
 

@@ -10,7 +10,7 @@ import { ARCHES, OUTCOMES, TRANSPORT_KINDS, type Arch, type Outcome } from '../r
 import type { SourcePosition, TransportKind } from '../inventory/device.ts';
 import { ConfigError, PositionedYaml, didYouMean, type Diagnostic, type YamlPath } from '../config/diagnostics.ts';
 import { MappingReader, show } from '../config/reader.ts';
-import { RANGE_SYNTAX, parseCondition, parseRange, type Condition, type NumRange } from './condition.ts';
+import { RANGE_SYNTAX, WORD_SIZES, parseCondition, parseRange, parseWordSize, type Condition, type NumRange, type WordSize } from './condition.ts';
 import { readParams, type ParamDecls } from './params.ts';
 
 export const SUITE_FILE = 'suite.yaml';
@@ -52,6 +52,8 @@ export interface DeviceClass {
   transport: TransportKind[] | null;
   emulated: boolean | null;
   longBit: 32 | 64 | null;
+  /** The kernel's word size: 32-bit userland on a 64-bit kernel is its own setup. */
+  kernelBits: 32 | 64 | null;
   /** The device must carry every one of these tags. */
   tags: string[];
 }
@@ -100,7 +102,7 @@ const TOP_KEYS = ['description', 'article', 'main', 'assets', 'timeout', 'phases
 const NEEDS_KEYS = ['ram_mb', 'disk_mb'] as const;
 const PROBE_KEYS = ['all_of', 'any_of', 'why'] as const;
 const EXPECTATION_KEYS = ['when', 'allow', 'claim', 'check'] as const;
-const WHEN_KEYS = ['arch', 'ram_mb', 'transport', 'emulated', 'long_bit', 'tags'] as const;
+const WHEN_KEYS = ['arch', 'ram_mb', 'transport', 'emulated', 'long_bit', 'kernel_bits', 'tags'] as const;
 /** A suite may not run longer than this: a stuck job must not hold a device all night. */
 const MAX_TIMEOUT_MS = 2 * 3_600_000;
 
@@ -286,7 +288,7 @@ function readOutcomes(r: MappingReader, path: YamlPath): Outcome[] | undefined {
 
 function readWhen(r: MappingReader, path: YamlPath): DeviceClass | undefined {
   const raw = r.get(path);
-  if (raw === undefined || raw === null) return { arch: null, ramMb: null, transport: null, emulated: null, longBit: null, tags: [] };
+  if (raw === undefined || raw === null) return { arch: null, ramMb: null, transport: null, emulated: null, longBit: null, kernelBits: null, tags: [] };
   if (!isMap(r.yaml.doc.getIn(path, true))) return r.error(path, 'expected a mapping', raw, WHEN_KEYS.join(', '));
   const bad = r.diagnostics.length;
   r.checkKeys(path, WHEN_KEYS, '`when`');
@@ -299,11 +301,18 @@ function readWhen(r: MappingReader, path: YamlPath): DeviceClass | undefined {
     if (!ramMb) r.error([...path, 'ram_mb'], 'invalid RAM range', ramRaw, `${RANGE_SYNTAX} (MB)`);
   }
   const emulated = r.bool([...path, 'emulated']) ?? null;
-  const bits = r.get([...path, 'long_bit']);
-  if (bits !== undefined && bits !== 32 && bits !== 64) r.error([...path, 'long_bit'], 'invalid word size', bits, '32 | 64');
+  const wordSize = (key: 'long_bit' | 'kernel_bits', message: string): WordSize | null => {
+    const v = r.get([...path, key]);
+    if (v === undefined || v === null) return null;
+    const bits = parseWordSize(v);
+    if (bits === null) r.error([...path, key], message, v, WORD_SIZES.join(' | '));
+    return bits;
+  };
+  const longBit = wordSize('long_bit', 'invalid word size');
+  const kernelBits = wordSize('kernel_bits', "invalid kernel word size (the kernel's, from uname -m)");
   const tags = r.stringList([...path, 'tags']) ?? [];
   if (r.diagnostics.length > bad || arch === undefined || transport === undefined) return undefined;
-  return { arch, ramMb, transport, emulated, longBit: bits === 32 || bits === 64 ? bits : null, tags };
+  return { arch, ramMb, transport, emulated, longBit, kernelBits, tags };
 }
 
 function readCheck(r: MappingReader, path: YamlPath, valueKeys: string[]): Record<string, Condition> | undefined {

@@ -66,15 +66,15 @@ export async function resolveVmConfig(device: DeviceLike, image?: ImageInfo): Pr
     );
   }
   const wheelhouse = spec.wheelhouse ?? undefined;
-  const img = image ?? (await findImage(profile.arch, wheelhouse));
+  const img = image ?? (await findImage(profile.image, wheelhouse));
   if (!img) {
-    const build = `hil image build ${profile.arch}${wheelhouse ? ` --wheelhouse ${wheelhouse}` : ''}`;
+    const build = `hil image build ${profile.image}${wheelhouse ? ` --wheelhouse ${wheelhouse}` : ''}`;
     throw new VmConfigError(
-      `device ${device.name}: the ${profile.arch} image${wheelhouse ? ' with this wheelhouse' : ''} is not built (or the wheels changed); run \`${build}\` (needs root)`,
+      `device ${device.name}: the ${profile.image} image${wheelhouse ? ' with this wheelhouse' : ''} is not built (or the wheels changed); run \`${build}\` (needs root)`,
     );
   }
   if (spec.user !== img.recipe.guestUser) {
-    throw new VmConfigError(`device ${device.name}: the ${profile.arch} image has the user ${img.recipe.guestUser}, not ${spec.user}`);
+    throw new VmConfigError(`device ${device.name}: the ${profile.image} image has the user ${img.recipe.guestUser}, not ${spec.user}`);
   }
   const boot = img.kernels[profile.kernel];
   if (!boot) throw new VmConfigError(`image ${img.key} has no ${profile.kernel} kernel`);
