@@ -22,7 +22,7 @@ import { schedule } from '../run/scheduler.ts';
 import type { ResultRecord } from '../results/record.ts';
 import type { InterruptSignal, Interruption, RunMeta } from '../results/run-meta.ts';
 import { newRunId, RunStore } from '../results/store.ts';
-import { loadSuites } from '../suite/suite.ts';
+import { loadSuites, type Suite } from '../suite/suite.ts';
 import { judge } from '../suite/expectation.ts';
 import { createTransport, describeTarget } from '../transport/factory.ts';
 import type { Transport } from '../transport/transport.ts';
@@ -95,6 +95,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     jobs: jobs.map((j) => j.id),
     exitCode: null,
     interrupted: null,
+    ...suiteThresholds(jobs.map((j) => j.suite)),
   });
   process.stderr.write(`hil run ${runId}: ${jobs.length} job(s) on ${devices.length} device(s) → ${store.dir}\n`);
 
@@ -254,6 +255,12 @@ export function exitCodeFor(records: readonly ResultRecord[]): number {
   if (records.some((r) => r.expectation?.verdict === 'unmet' || (r.expectation === null && r.outcome !== 'passed' && r.outcome !== 'infra_error'))) return STATUS_EXIT.unmet;
   if (records.some((r) => r.outcome === 'infra_error')) return STATUS_EXIT.infra;
   return STATUS_EXIT.ok;
+}
+
+/** The suites' own `thresholds:` blocks, kept in run.json so a report against a baseline holds each suite to its own. */
+function suiteThresholds(suites: readonly Suite[]): Pick<RunMeta, 'thresholds'> {
+  const blocks = Object.fromEntries(suites.filter((s) => Object.keys(s.thresholds).length > 0).map((s) => [s.name, s.thresholds]));
+  return Object.keys(blocks).length ? { thresholds: blocks } : {};
 }
 
 function harnessVersion(): string {

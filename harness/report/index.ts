@@ -11,7 +11,8 @@ import { readResultsTolerant, readRunMeta, type ResultsFormatError } from '../re
 import { writeAllureResults, executorFor } from './allure.ts';
 import { allureGenerate, carryHistory, findPreviousReport, trendLength } from './allure-generate.ts';
 import { renderCompareHtml, type ReportInput, type UnreadableLine } from './compare.ts';
-import { DEFAULT_THRESHOLDS, diffRuns, type RunDiff, type Thresholds } from './diff.ts';
+import { diffRuns, type RunDiff } from './diff.ts';
+import { resolvePolicy, type ThresholdsFile } from '../config/thresholds.ts';
 import { renderJunit } from './junit.ts';
 import { renderMarkdown } from './markdown.ts';
 import { testStatus, type TestStatus } from './test-status.ts';
@@ -33,7 +34,8 @@ export interface ReportOptions {
    * Default: <baseline>/allure-report, else the latest earlier sibling run's report.
    */
   previousReport?: string;
-  thresholds?: Thresholds;
+  /** A `--thresholds` file, over the defaults and the suites' own blocks. */
+  thresholds?: ThresholdsFile | null;
   /** Environment for executor.json and Java lookup (default process.env). */
   env?: NodeJS.ProcessEnv;
 }
@@ -69,12 +71,13 @@ export interface LoadedInput extends ReportInput {
  * mid-write still gets its reports; NoReadableRecordsError when no line of a
  * results file reads.
  */
-export function loadReportInput(runDir: string, baseline?: string, thresholds: Thresholds = DEFAULT_THRESHOLDS): LoadedInput {
+export function loadReportInput(runDir: string, baseline?: string, thresholds: ThresholdsFile | null = null): LoadedInput {
   const own = readResultsTolerant(runDir);
   const meta = readRunMeta(runDir);
   const base = baseline ? readResultsTolerant(baseline) : null;
   const records = finalAttempts(own.records);
-  const diff = base ? diffRuns(records, finalAttempts(base.records), thresholds) : null;
+  // The suites' thresholds are this run's, as run.json recorded them.
+  const diff = base ? diffRuns(records, finalAttempts(base.records), resolvePolicy(thresholds, meta.thresholds ?? {})) : null;
   // The page lives in the run dir: name a file by its run, never by where this machine keeps it.
   const shown = (dir: string, errors: ResultsFormatError[]) =>
     errors.map((e) => ({ file: `${basename(resolve(dir))}/results.jsonl`, line: e.line, why: e.field ? `${e.field}: ${e.problem}` : e.problem }));
