@@ -8,6 +8,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<(argv: str
   run: { summary: 'run suites on devices and store the results', load: async () => (await import('./cli/run.ts')).runCommand },
   check: { summary: 'validate the inventory and probe each device', load: async () => (await import('./cli/check.ts')).checkCommand },
   list: { summary: 'list devices and suites', load: async () => (await import('./cli/list.ts')).listCommand },
+  merge: { summary: 'join the shard runs of one night into one run', load: async () => (await import('./cli/merge.ts')).mergeCommand },
   report: { summary: 'rebuild the reports of a run from its stored results', load: async () => (await import('./cli/report.ts')).reportCommand },
   image: { summary: 'build, list and prune QEMU Pi images', load: async () => (await import('./cli/image.ts')).imageCommand },
   console: { summary: "open a QEMU device's serial console", load: async () => (await import('./cli/console.ts')).consoleCommand },
