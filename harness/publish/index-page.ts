@@ -70,6 +70,7 @@ export function renderIndex(nights: readonly Night[]): string {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <title>pi-hil nightly: ${nights.length} night${nights.length === 1 ? '' : 's'}</title>
 <style>
 body{font:14px/1.45 system-ui,sans-serif;color:#1c1917;margin:2rem auto;max-width:72rem;padding:0 1rem}
