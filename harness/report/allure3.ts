@@ -124,16 +124,26 @@ export async function allure3Generate(resultsDir: string, reportDir: string, opt
       child.on('close', (code) => done({ code, text }));
     });
     // Allure 3 can exit 0 having written nothing (no results matched); the page is the proof.
-    const written = await readFile(join(reportDir, 'index.html')).then(
-      () => true,
-      () => false,
-    );
-    if (output.code !== 0 || !written) {
-      throw new Error(`allure 3 generate exited ${output.code}${written ? '' : ' without writing index.html'}:\n${output.text.trim().split('\n').slice(-15).join('\n')}`);
+    const page = join(reportDir, 'index.html');
+    const html = await readFile(page, 'utf8').catch(() => null);
+    if (output.code !== 0 || html === null) {
+      throw new Error(`allure 3 generate exited ${output.code}${html === null ? ' without writing index.html' : ''}:\n${output.text.trim().split('\n').slice(-15).join('\n')}`);
     }
+    await writeFile(page, withoutAnalytics(html));
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * The page without Google's gtag: Allure 3's Awesome page always includes it
+ * (ALLURE_NO_ANALYTICS is Allure 2's switch only), and a published report
+ * must not call out to a tracker. Fails loudly if a new Allure version moves it.
+ */
+export function withoutAnalytics(html: string): string {
+  const out = html.replace(/<script async src="https:\/\/www\.googletagmanager\.com\/gtag\/js[^"]*"><\/script>\s*<script>[^<]*gtag\([\s\S]*?<\/script>/, '');
+  if (out.includes('googletagmanager')) throw new Error('the Allure 3 page loads Google Analytics in a form pi-hil cannot remove; refusing to publish it');
+  return out;
 }
 
 /** Lines (generations) in a JSONL history file; 0 when there is none. */
