@@ -10,6 +10,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<(argv: str
   list: { summary: 'list devices and suites', load: async () => (await import('./cli/list.ts')).listCommand },
   merge: { summary: 'join the shard runs of one night into one run', load: async () => (await import('./cli/merge.ts')).mergeCommand },
   report: { summary: 'rebuild the reports of a run from its stored results', load: async () => (await import('./cli/report.ts')).reportCommand },
+  publish: { summary: 'add a night to a static site of nights', load: async () => (await import('./cli/publish.ts')).publishCommand },
   image: { summary: 'build, list and prune QEMU Pi images', load: async () => (await import('./cli/image.ts')).imageCommand },
   console: { summary: "open a QEMU device's serial console", load: async () => (await import('./cli/console.ts')).consoleCommand },
   power: { summary: "switch a device's power on, off or cycle it, or read it", load: async () => (await import('./cli/power.ts')).powerCommand },

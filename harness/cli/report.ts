@@ -16,11 +16,12 @@ import { loadThresholdsFile } from '../config/thresholds.ts';
 import { regressionLines, stepSummaryMarkdown, thresholdLines } from '../report/regressions-section.ts';
 import type { RunDiff } from '../report/diff.ts';
 import { helpText, parseCommand, type CommandSpec } from './args.ts';
+import { allureVersion } from './publish.ts';
 
 const SPEC: CommandSpec = {
   name: 'report',
   summary: 'Rebuild the reports of a run (comparison page, Markdown, JUnit, Allure) from its stored results.',
-  usage: 'hil report <run-dir> [--baseline DIR] [--thresholds FILE] [--format html|md] [--reporter tap] [--single-file] [--no-allure]',
+  usage: 'hil report <run-dir> [--baseline DIR] [--thresholds FILE] [--format html|md] [--reporter tap] [--single-file] [--no-allure] [--allure 2|3]',
   positionals: { min: 1, max: 1, names: 'one run dir, e.g. reports/runs/<run-id>' },
   options: {
     baseline: { type: 'string', arg: 'run-dir', help: 'diff against this earlier run (outcome changes, memory/time regressions)' },
@@ -29,6 +30,7 @@ const SPEC: CommandSpec = {
     reporter: { type: 'string', arg: 'tap', help: 'tap: print a TAP 14 stream of the results to stdout' },
     'single-file': { type: 'boolean', help: 'make the Allure report one self-contained index.html' },
     'no-allure': { type: 'boolean', help: 'skip the Allure results and report' },
+    allure: { type: 'string', arg: '2|3', help: 'Allure 2 (default; Java) or Allure 3 (Node; history in allure-history.jsonl)' },
     'previous-report': { type: 'string', arg: 'dir', help: "an earlier allure-report whose history carries the trend (default: the baseline's)" },
   },
 };
@@ -72,6 +74,7 @@ export async function reportCommand(argv: string[]): Promise<number> {
       thresholds,
       singleFile: values['single-file'] === true,
       allure: values['no-allure'] !== true,
+      allureVersion: allureVersion(values.allure),
       ...(typeof values['previous-report'] === 'string' ? { previousReport: values['previous-report'] } : {}),
     });
     summary.warnings.forEach(warn);

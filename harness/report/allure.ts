@@ -57,6 +57,11 @@ function uuidFrom(text: string): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
+/** A job's Allure test case id: the same job on every night, so history and known issues find it. */
+export function testCaseIdOf(jobId: string): string {
+  return createHash('md5').update(jobId).digest('hex');
+}
+
 /** Any text to a flat, safe file-name part. */
 export function safeName(text: string, max = 60): string {
   return text.replace(/[^a-zA-Z0-9._-]+/g, '_').replace(/^[._]+/, '').slice(0, max) || 'x';
@@ -219,7 +224,7 @@ export function toAllure(r: ResultRecord): { result: AllureResult; files: Pendin
 
   const result: AllureResult = {
     uuid,
-    testCaseId: createHash('md5').update(r.jobId).digest('hex'),
+    testCaseId: testCaseIdOf(r.jobId),
     fullName: r.jobId,
     name: `${r.suite} on ${r.device.name}`,
     status,

@@ -10,6 +10,7 @@ import { finalAttempts } from '../results/attempts.ts';
 import { readResultsTolerant, readRunMeta, type ResultsFormatError } from '../results/read.ts';
 import { writeAllureResults, executorFor } from './allure.ts';
 import { allureGenerate, carryHistory, findPreviousReport, trendLength } from './allure-generate.ts';
+import { writeAllure3 } from './allure3-report.ts';
 import { renderCompareHtml, type ReportInput, type UnreadableLine } from './compare.ts';
 import { diffRuns, type RunDiff } from './diff.ts';
 import { resolvePolicy, type ThresholdsFile } from '../config/thresholds.ts';
@@ -34,6 +35,13 @@ export interface ReportOptions {
    * Default: <baseline>/allure-report, else the latest earlier sibling run's report.
    */
   previousReport?: string;
+  /** 2 (default): allure-commandline, Java. 3: the `allure` package on Node, history in a JSONL file. */
+  allureVersion?: 2 | 3;
+  /**
+   * Allure 3: the previous run's JSONL history file, copied to this run's
+   * before generating. Default: the baseline's, else the latest earlier sibling run's.
+   */
+  previousHistory?: string;
   /** A `--thresholds` file, over the defaults and the suites' own blocks. */
   thresholds?: ThresholdsFile | null;
   /** Environment for executor.json and Java lookup (default process.env). */
@@ -115,7 +123,9 @@ export async function writeReports(runDir: string, options: ReportOptions = {}):
   await writeFile(paths.junit, renderJunit(input.records, input.meta.runId));
 
   let allureError: string | null = null;
-  if (options.allure !== false) {
+  if (options.allure !== false && options.allureVersion === 3) {
+    ({ allureError, results: paths.allureResults, report: paths.allureReport } = await writeAllure3(dir, input, options, warnings));
+  } else if (options.allure !== false) {
     const env = options.env ?? process.env;
     const results = join(dir, 'allure-results');
     const report = join(dir, 'allure-report');
