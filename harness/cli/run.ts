@@ -284,12 +284,12 @@ function suiteThresholds(suites: readonly Suite[]): Pick<RunMeta, 'thresholds'> 
   return Object.keys(blocks).length ? { thresholds: blocks } : {};
 }
 
-function harnessVersion(): string {
+export function harnessVersion(): string {
   const pkg = JSON.parse(readFileSync(join(projectDir(), 'package.json'), 'utf8')) as { version?: string };
   return pkg.version ?? '0.0.0';
 }
 
-function gitSha(): string | null {
+export function gitSha(): string | null {
   try {
     return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: projectDir(), encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() || null;
   } catch {
