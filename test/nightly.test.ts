@@ -86,7 +86,7 @@ t.test('two nights on local sshd devices: a site of two nights, and exit 1 namin
       const out = join(dir, `night-${n}`, `shard-${i}`);
       const r = await hil(['nightly', 'run', '-i', rack.inventoryFile, '--suites', suites, '--shard', `${i}/2`, '--out', out, '--concurrency', '1'], env);
       t.equal(r.code, 0, `night ${n} shard ${i}: ${r.stderr}`);
-      t.match(r.stdout, /ready/, 'the devices were checked first');
+      t.match(r.stdout, /^nightly-\d\s+yes\s/m, 'the devices were checked first');
       shards.push(out);
     }
     return hil(['nightly', 'finish', ...shards, '--site', site, '--out', join(dir, `night-${n}`, 'merged')], env);
@@ -111,6 +111,7 @@ t.test('two nights on local sshd devices: a site of two nights, and exit 1 namin
   t.ok(existsSync(join(site, 'latest', 'compare.html')));
   const merged = JSON.parse(readFileSync(join(dir, 'night-2', 'merged', 'run.json'), 'utf8')) as { shards: { shard: string }[] };
   t.same(merged.shards.map((s) => s.shard), ['1/2', '2/2']);
+  t.equal((JSON.parse(readFileSync(join(dir, 'night-2', 'merged', 'run.json'), 'utf8')) as { exitCode: number }).exitCode, 1, "the night's run.json carries its verdict");
 
   const browser = await launchChromium();
   t.teardown(() => browser.close());

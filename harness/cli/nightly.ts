@@ -14,7 +14,7 @@
  *     2 inventory or usage error
  *     3 only infrastructure failed, more jobs than --max-infra (default 0)
  */
-import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { UsageError } from '../config/diagnostics.ts';
 import { loadThresholdsFile } from '../config/thresholds.ts';
@@ -239,6 +239,9 @@ async function nightlyFinish(argv: string[]): Promise<number> {
   const { readResults } = await import('../results/read.ts');
   const records = finalAttempts(readResults(out));
   const verdict = nightlyVerdict({ records, regressions, maxInfra });
+  // The night's run.json carries the night's verdict, which the site lists.
+  const metaFile = join(out, 'run.json');
+  writeFileSync(metaFile, `${JSON.stringify({ ...(JSON.parse(readFileSync(metaFile, 'utf8')) as object), exitCode: verdict.code }, null, 2)}\n`);
   const { publishNight } = await import('../publish/site.ts');
   const published = await publishNight(out, { site, ...(keep !== undefined ? { keep } : {}), allure });
   process.stderr.write(`hil nightly finish: published ${published.nightDir}; site index ${published.indexPath}\n`);
