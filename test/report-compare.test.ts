@@ -31,7 +31,7 @@ t.test('the comparison page renders from file:// without network or errors', asy
   t.equal(await page.locator('h1').count(), 1, 'one h1');
   t.match(await page.locator('h1').innerText(), /Can TensorFlow run on this Raspberry Pi/);
   const h2 = await page.locator('h2').allInnerTexts();
-  t.match(h2, ['32-bit vs 64-bit at a glance', 'Results by device and suite', "The article's claims", 'Changes since the baseline', 'Peak memory per device', 'Memory timelines']);
+  t.match(h2, ['Regressions against the baseline (3)', '32-bit vs 64-bit at a glance', 'Results by device and suite', "The article's claims", 'Changes since the baseline', 'Peak memory per device', 'Memory timelines']);
 
   // Matrix: 6 devices × 4 suites; 21 jobs and 3 "not run" cells.
   const matrix = page.locator('table.matrix');

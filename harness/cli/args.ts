@@ -13,7 +13,7 @@ export const DEVICE_OPTIONS = {
   inventory: { type: 'string', short: 'i', arg: 'file', help: 'device inventory (default: devices.yaml)' },
   device: { type: 'string', short: 'd', multiple: true, arg: 'name', help: 'only these devices (repeat or comma-separate)' },
   tag: { type: 'string', short: 't', multiple: true, arg: 'tag', help: 'only devices with this tag or in this group' },
-  shard: { type: 'string', arg: 'i/n', help: 'take slice i of n of the selected devices (for parallel CI runners)' },
+  shard: { type: 'string', arg: 'i/n', help: 'take shard i of n of the selected devices (for parallel CI runners; a device keeps its shard as the inventory grows)' },
   'accept-new': { type: 'boolean', help: 'record unseen host keys (a changed key is always refused)' },
 } satisfies Record<string, OptionSpec>;
 

@@ -2,6 +2,7 @@
 import { join } from 'node:path';
 import { projectDir } from '../host/paths.ts';
 import { loadInventory } from '../inventory/load.ts';
+import { parseShard, selectDevices } from '../run/plan.ts';
 import { loadSuites } from '../suite/suite.ts';
 import { describeTarget } from '../transport/factory.ts';
 import { helpText, parseCommand, type CommandSpec } from './args.ts';
@@ -10,10 +11,11 @@ import { table } from './table.ts';
 export const LIST_SPEC: CommandSpec = {
   name: 'list',
   summary: 'List the devices of the inventory and the suites.',
-  usage: 'hil list [options]',
+  usage: 'hil list [--shard i/n] [options]',
   options: {
     inventory: { type: 'string', short: 'i', arg: 'file', help: 'device inventory (default: devices.yaml)' },
     suites: { type: 'string', arg: 'dir', help: 'suites folder (default: suites)' },
+    shard: { type: 'string', arg: 'i/n', help: 'only the devices shard i of n gets (what `hil run --shard i/n` runs on)' },
   },
 };
 
@@ -25,11 +27,16 @@ export async function listCommand(argv: string[]): Promise<number> {
   }
   const inventory = loadInventory(String(values['inventory'] ?? 'devices.yaml'));
   const suites = loadSuites(String(values['suites'] ?? join(projectDir(), 'suites')));
+  const shard = typeof values['shard'] === 'string' ? parseShard(values['shard']) : null;
+  const devices = shard ? selectDevices(inventory, { devices: [], tags: [], shard }) : inventory.devices;
   process.stdout.write(`Devices (${inventory.file})\n`);
+  // A CI log shows its runner's share of the rack.
+  if (shard) process.stdout.write(`Shard ${shard.index}/${shard.count}: ${devices.length} of ${inventory.devices.length} devices\n`);
+  const grouped = inventory.devices.some((d) => d.shardGroup !== null);
   process.stdout.write(
     table(
-      ['name', 'transport', 'model', 'RAM', 'arch', 'tags', 'target'],
-      inventory.devices.map((d) => [d.name, d.transport, d.model, `${d.ramMb} MB`, d.arch, d.tags.join(','), describeTarget(d)]),
+      ['name', 'transport', 'model', 'RAM', 'arch', 'tags', ...(grouped ? ['shard group'] : []), 'target'],
+      devices.map((d) => [d.name, d.transport, d.model, `${d.ramMb} MB`, d.arch, d.tags.join(','), ...(grouped ? [d.shardGroup ?? ''] : []), describeTarget(d)]),
     ),
   );
   const groups = Object.entries(inventory.groups);

@@ -1,7 +1,8 @@
 /**
  * Progress for people. On a terminal: one live line per device with its
- * state, current job and elapsed time. Off a terminal (CI logs): one plain
- * line per event, so a log reads top to bottom.
+ * state, current job and elapsed time, under a line for the whole run (jobs
+ * done of total, elapsed, a rough time left). Off a terminal (CI logs): one
+ * plain line per event, so a log reads top to bottom.
  */
 import type { WriteStream } from 'node:tty';
 import type { DeviceState, RunEvent } from '../run/events.ts';
@@ -19,8 +20,31 @@ export interface Progress {
   stop(): void;
 }
 
-export function createProgress(devices: readonly string[], out: NodeJS.WriteStream = process.stderr): Progress {
-  return out.isTTY ? new LiveProgress(devices, out as WriteStream) : new PlainProgress(out);
+export interface ProgressOptions {
+  /** Jobs planned: with it, the live block leads with the run's overall progress. */
+  totalJobs?: number;
+  /** The clock, for tests (default Date.now). */
+  now?: () => number;
+}
+
+export function createProgress(devices: readonly string[], out: NodeJS.WriteStream = process.stderr, options: ProgressOptions = {}): Progress {
+  return out.isTTY ? new LiveProgress(devices, out as WriteStream, options) : new PlainProgress(out);
+}
+
+function clock(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  const [h, m, sec] = [Math.floor(s / 3600), Math.floor((s % 3600) / 60), s % 60];
+  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : m > 0 ? `${m}m${String(sec).padStart(2, '0')}s` : `${sec}s`;
+}
+
+/**
+ * The run's overall line: "jobs 3/12 · 1m20s elapsed · ~3m40s left". The
+ * time left is the run's pace so far (elapsed per finished job, parallel
+ * devices included) times the jobs to go: rough, and said to be.
+ */
+export function overallLine(done: number, total: number, elapsedMs: number): string {
+  const left = done === 0 ? 'time left unknown' : done >= total ? 'done' : `~${clock((elapsedMs / done) * (total - done))} left`;
+  return `jobs ${done}/${total} · ${clock(elapsedMs)} elapsed · ${left}`;
 }
 
 function describe(event: RunEvent): string {
@@ -52,11 +76,18 @@ class LiveProgress implements Progress {
   private readonly lines = new Map<string, Line>();
   private readonly timer: NodeJS.Timeout;
   private drawn = 0;
+  /** Jobs with a record (a retried job counts once). */
+  private readonly done = new Set<string>();
+  private readonly started: number;
+  private readonly now: () => number;
 
   constructor(
     devices: readonly string[],
     private readonly out: WriteStream,
+    private readonly options: ProgressOptions = {},
   ) {
+    this.now = options.now ?? Date.now;
+    this.started = this.now();
     for (const d of devices) this.lines.set(d, { state: 'waiting', job: null, phase: null, since: Date.now() });
     this.timer = setInterval(() => this.draw(), 250);
     this.timer.unref();
@@ -75,6 +106,7 @@ class LiveProgress implements Progress {
     if (event.kind === 'phase') line.phase = event.phase;
     if (event.kind === 'job-start') Object.assign(line, { job: event.jobId, phase: null, state: 'connecting', since: Date.now() });
     if (event.kind === 'job-end') {
+      this.done.add(event.jobId);
       // Finished jobs scroll above the live block, so the history stays readable.
       this.clear();
       this.out.write(`${event.device.padEnd(this.width())}  ${describe(event)}\n`);
@@ -100,11 +132,13 @@ class LiveProgress implements Progress {
   private draw(): void {
     this.clear();
     const cols = this.out.columns || 100;
+    const total = this.options.totalJobs;
+    if (total !== undefined) this.out.write(`${overallLine(this.done.size, total, this.now() - this.started).slice(0, cols - 1)}\n`);
     for (const [device, line] of this.lines) {
       const elapsed = ((Date.now() - line.since) / 1000).toFixed(0).padStart(4);
       const text = `${device.padEnd(this.width())}  ${line.state.padEnd(10)} ${elapsed}s  ${line.job ?? ''}${line.phase ? ` · ${line.phase}` : ''}`;
       this.out.write(`${text.slice(0, cols - 1)}\n`);
     }
-    this.drawn = this.lines.size;
+    this.drawn = this.lines.size + (total !== undefined ? 1 : 0);
   }
 }

@@ -9,7 +9,7 @@
  * on the devices; run.json then says so (`interruption.remoteCleanup`).
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { UsageError } from '../config/diagnostics.ts';
 import { knownHostsFile, projectDir } from '../host/paths.ts';
@@ -23,7 +23,7 @@ import { schedule } from '../run/scheduler.ts';
 import type { ResultRecord } from '../results/record.ts';
 import type { InterruptSignal, Interruption, RunMeta } from '../results/run-meta.ts';
 import { newRunId, RunStore } from '../results/store.ts';
-import { loadSuites } from '../suite/suite.ts';
+import { loadSuites, type Suite } from '../suite/suite.ts';
 import { judge } from '../suite/expectation.ts';
 import { createTransport, describeTarget } from '../transport/factory.ts';
 import type { Transport } from '../transport/transport.ts';
@@ -33,6 +33,10 @@ import { DEFAULT_LEASE_TTL_MS } from '../rack/lease.ts';
 import { QuarantineBook } from '../rack/quarantine.ts';
 import { needsOf } from '../suite/suite.ts';
 import { createProgress } from './progress.ts';
+import { renderSummary } from './summary.ts';
+import { writeStepSummary } from './report.ts';
+import { loadThresholdsFile, type ThresholdsFile } from '../config/thresholds.ts';
+import type { RunDiff } from '../report/diff.ts';
 
 export const RUN_SPEC: CommandSpec = {
   name: 'run',
@@ -51,6 +55,8 @@ export const RUN_SPEC: CommandSpec = {
     reporter: { type: 'string', arg: 'tap', help: 'also stream TAP 14 to stdout' },
     'lease-wait': { type: 'string', arg: 'duration', help: 'wait this long for a device another controller holds (default: 0, skip it)' },
     'lease-ttl': { type: 'string', arg: 'duration', help: 'a dead controller frees its devices after this long (default: 60s)' },
+    baseline: { type: 'string', arg: 'run-dir', help: 'compare with this earlier run: regressions in the reports and the summary' },
+    thresholds: { type: 'string', arg: 'file', help: 'regression thresholds for --baseline (YAML; see docs/regressions.md)' },
   },
 };
 
@@ -81,6 +87,9 @@ export async function runCommand(argv: string[]): Promise<number> {
   const sampleIntervalMs = positiveInt('--sample-ms', values['sample-ms'], 50);
   const leaseWaitMs = durationMs('--lease-wait', values['lease-wait'], 0, true);
   const leaseTtlMs = durationMs('--lease-ttl', values['lease-ttl'], DEFAULT_LEASE_TTL_MS);
+  const baseline = typeof values['baseline'] === 'string' ? values['baseline'] : null;
+  if (baseline !== null && !existsSync(join(baseline, 'results.jsonl'))) throw new UsageError('--baseline', baseline, 'a run dir holding results.jsonl', 'not a run dir');
+  const thresholds = typeof values['thresholds'] === 'string' ? loadThresholdsFile(values['thresholds']) : null;
   const planned = planJobs(inventory, suites, selection);
   const matrix = parseParamOptions('--param', Array.isArray(values['param']) ? values['param'] : [], [...new Set(planned.map((j) => j.suite))]);
   const jobs = expandParams(planned, matrix);
@@ -99,10 +108,11 @@ export async function runCommand(argv: string[]): Promise<number> {
     jobs: jobs.map((j) => j.id),
     exitCode: null,
     interrupted: null,
+    ...suiteThresholds(jobs.map((j) => j.suite)),
   });
   process.stderr.write(`hil run ${runId}: ${jobs.length} job(s) on ${devices.length} device(s) → ${store.dir}\n`);
 
-  const progress = createProgress(devices.map((d) => d.name));
+  const progress = createProgress(devices.map((d) => d.name), process.stderr, { totalJobs: jobs.length });
   const controller = new AbortController();
   let interrupted: InterruptSignal | null = null;
   const signals: InterruptSignal[] = [];
@@ -234,23 +244,35 @@ export async function runCommand(argv: string[]): Promise<number> {
   finishRun(code, 'waited');
   const retried = records.length - final.length;
   process.stderr.write(`hil run ${runId}: ${final.length}/${jobs.length} job(s)${retried ? ` (${retried} retried)` : ''} recorded in ${join(store.dir, 'results.jsonl')}\n`);
-  if (values['no-report'] !== true) await buildReports(store.dir, reporter === 'tap');
+  const reported = await buildReports(store.dir, { tap: reporter === 'tap', write: values['no-report'] !== true, baseline, thresholds });
+  process.stderr.write(
+    renderSummary({ title: `hil run ${runId}`, records: final, planned: jobs.length, diff: reported.diff, exitCode: code, compareHtml: reported.compareHtml }),
+  );
   return code;
 }
 
-/** Reports are rebuilt from the stored records; a report failure never loses results. */
-async function buildReports(runDir: string, tap: boolean): Promise<void> {
+/**
+ * Reports are rebuilt from the stored records; a report failure never loses
+ * results. Without `write`, only the comparison with the baseline is made, for the summary.
+ */
+async function buildReports(
+  runDir: string,
+  o: { tap: boolean; write: boolean; baseline: string | null; thresholds: ThresholdsFile | null },
+): Promise<{ compareHtml: string | null; diff: RunDiff | null }> {
   try {
-    const { writeReports, renderTap } = await import('../report/index.ts');
-    const summary = await writeReports(runDir, {});
+    const { writeReports, renderTap, loadReportInput } = await import('../report/index.ts');
+    if (!o.write) return { compareHtml: null, diff: o.baseline ? loadReportInput(runDir, o.baseline, o.thresholds).diff : null };
+    const summary = await writeReports(runDir, { ...(o.baseline ? { baseline: o.baseline } : {}), thresholds: o.thresholds });
     for (const warning of summary.warnings) process.stderr.write(`hil report: ${warning}\n`);
-    if (tap) {
+    if (o.tap) {
       const { readResults } = await import('../results/read.ts');
       process.stdout.write(renderTap(readResults(runDir)));
     }
-    process.stderr.write(`hil report: ${join(runDir, 'compare.html')}\n`);
+    if (summary.diff) writeStepSummary(summary.runId, summary.diff);
+    return { compareHtml: summary.paths.compareHtml, diff: summary.diff };
   } catch (err) {
     process.stderr.write(`hil report: failed (${(err as Error).message}); results are safe, rebuild with \`hil report ${runDir}\`\n`);
+    return { compareHtml: null, diff: null };
   }
 }
 
@@ -260,12 +282,18 @@ export function exitCodeFor(records: readonly ResultRecord[]): number {
   return STATUS_EXIT.ok;
 }
 
-function harnessVersion(): string {
+/** The suites' own `thresholds:` blocks, kept in run.json so a report against a baseline holds each suite to its own. */
+function suiteThresholds(suites: readonly Suite[]): Pick<RunMeta, 'thresholds'> {
+  const blocks = Object.fromEntries(suites.filter((s) => Object.keys(s.thresholds).length > 0).map((s) => [s.name, s.thresholds]));
+  return Object.keys(blocks).length ? { thresholds: blocks } : {};
+}
+
+export function harnessVersion(): string {
   const pkg = JSON.parse(readFileSync(join(projectDir(), 'package.json'), 'utf8')) as { version?: string };
   return pkg.version ?? '0.0.0';
 }
 
-function gitSha(): string | null {
+export function gitSha(): string | null {
   try {
     return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: projectDir(), encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() || null;
   } catch {

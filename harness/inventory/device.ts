@@ -48,6 +48,11 @@ interface DeviceBase {
   /** The userland arch we expect; the agent's facts say what it really is. */
   arch: Arch;
   tags: string[];
+  /**
+   * Devices with the same `shard_group:` always land on the same shard (they
+   * share a power strip, a switch or warm state); null: the device's own name.
+   */
+  shardGroup: string | null;
   /** Parent folder on the device for per-run workdirs. */
   workdir: string;
   /** Python interpreter on the device that runs the agent and the payload. */

@@ -19,7 +19,7 @@ import type { Device, HttpPowerKind, Inventory, PowerAdapterKind, PowerSpec, Tim
 import { WHEELHOUSE_VENV } from '../pi/profiles.ts';
 import { profileDefaults } from './profile-defaults.ts';
 
-const COMMON_KEYS = ['name', 'transport', 'model', 'ram_mb', 'arch', 'tags', 'workdir', 'python', 'timeouts'] as const;
+const COMMON_KEYS = ['name', 'transport', 'model', 'ram_mb', 'arch', 'tags', 'shard_group', 'workdir', 'python', 'timeouts'] as const;
 const SSH_KEYS = ['host', 'port', 'user', 'identity_file', 'agent', 'password_env', 'host_key', 'known_hosts', 'power'] as const;
 const QEMU_KEYS = ['profile', 'image', 'kernel', 'initrd', 'dtb', 'machine', 'cpu', 'append', 'wheelhouse', 'user'] as const;
 const LOCAL_KEYS = ['cap_mb'] as const;
@@ -134,6 +134,7 @@ const FIELDS = {
   ram_mb: (rd, p) => rd.int(p, 128, 65536),
   arch: (rd, p) => rd.oneOf<Arch>(p, ARCHES),
   tags: (rd, p) => rd.stringList(p, TAG),
+  shard_group: (rd, p) => rd.string(p, { pattern: TAG, allowed: 'a group name: letters, digits, ".", "_", ":", "-"' }),
   workdir: (rd, p) => rd.string(p, { pattern: /^\/[^\0]*$/, allowed: 'an absolute path' }),
   python: (rd, p) => rd.string(p),
   host: (rd, p) => rd.string(p, { allowed: 'a hostname or IP address of the ssh device' }),
@@ -218,6 +219,7 @@ function readDevice(r: MappingReader, index: number, file: string): Device | und
   if (arch === undefined && !r.has(at('arch'))) r.error(at('arch'), 'missing required key `arch`', undefined, ARCHES.join(' | '));
 
   const tags = pick('tags') ?? [];
+  const shardGroup = pick('shard_group') ?? null;
   const workdir = pick('workdir') ?? '/tmp/pi-hil';
   // A device with a wheelhouse runs the venv its wheels went into, unless told otherwise.
   const python = pick('python') ?? (transport === 'qemu' && pick('wheelhouse') !== undefined ? `${WHEELHOUSE_VENV}/bin/python` : 'python3');
@@ -230,11 +232,11 @@ function readDevice(r: MappingReader, index: number, file: string): Device | und
   if (name === undefined || model === undefined || ramMb === undefined || arch === undefined || part === undefined || r.diagnostics.length > errorsBefore) {
     return undefined;
   }
-  return { name, model, ramMb, arch, tags, workdir, python, timeouts, source, ...part } as Device;
+  return { name, model, ramMb, arch, tags, shardGroup, workdir, python, timeouts, source, ...part } as Device;
 }
 
 type Pick = <K extends FieldKey>(key: K) => FieldValue<K> | undefined;
-type BaseKey = 'name' | 'model' | 'ramMb' | 'arch' | 'tags' | 'workdir' | 'python' | 'timeouts' | 'source';
+type BaseKey = 'name' | 'model' | 'ramMb' | 'arch' | 'tags' | 'shardGroup' | 'workdir' | 'python' | 'timeouts' | 'source';
 /** The transport-specific half of a device (Omit distributed over the union). */
 type TransportPart = Device extends infer D ? (D extends Device ? Omit<D, BaseKey> : never) : never;
 

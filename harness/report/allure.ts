@@ -58,6 +58,16 @@ function uuidFrom(text: string): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
+/** The test a record belongs to: its suite on its device; params are that test's parameters, not new tests. */
+export function testKeyOf(r: Pick<ResultRecord, 'suite' | 'device'>): string {
+  return `${r.suite}.${r.device.name}`;
+}
+
+/** A test's Allure test case id (from testKeyOf): the same on every night, so history and known issues find it. */
+export function testCaseIdOf(testKey: string): string {
+  return createHash('md5').update(testKey).digest('hex');
+}
+
 /** Any text to a flat, safe file-name part. */
 export function safeName(text: string, max = 60): string {
   return text.replace(/[^a-zA-Z0-9._-]+/g, '_').replace(/^[._]+/, '').slice(0, max) || 'x';
@@ -219,8 +229,8 @@ export function toAllure(r: ResultRecord): { result: AllureResult; files: Pendin
   ].join('\n');
 
   // One test per device × suite; its parameter sets are rows of it, each with its own history.
-  const testKey = `${r.suite}.${r.device.name}`;
-  const testCaseId = createHash('md5').update(testKey).digest('hex');
+  const testKey = testKeyOf(r);
+  const testCaseId = testCaseIdOf(testKey);
   const params = Object.keys(r.params)
     .sort()
     .map((name) => ({ name, value: String(r.params[name]) }));

@@ -11,6 +11,7 @@ import { escapeHtml as esc, formatDelta, formatMb, formatMs, formatRam } from '.
 import { PEAK_NOTE, bootText, bootsByDevice, cellNotes, peakText, sessionText, truncationTexts } from './notes.ts';
 import { cellOf, deviceOrder, suiteOrder, type DeviceRow } from './order.ts';
 import { OUTCOME_COLORS } from './palette.ts';
+import { regressionsHtml } from './regressions-section.ts';
 import { peakBarsSvg, timelineSvg } from './svg.ts';
 import { testStatus } from './test-status.ts';
 import { capacityHtml } from './capacity.ts';
@@ -114,6 +115,7 @@ figcaption b{color:var(--ink)}
 .key{display:inline-block;width:18px;height:0;border-top:2px solid #1e2530;vertical-align:middle;margin-right:5px}
 .key.ram{border-top:2px dashed #1d4e89}.key.anon{height:10px;border:0;background:#c9d8ea}
 footer{margin-top:48px;color:var(--muted);font-size:12.5px;border-top:1px solid var(--line);padding-top:14px}
+#regressions.regressed h2{color:#a1261d}
 .up{color:#a1261d;font-weight:600}.down{color:#1f6f43;font-weight:600}
 `;
 }
@@ -130,7 +132,7 @@ function header(input: ReportInput, deviceCount: number, suiteCount: number): st
 <ul class="meta"><li>run <b>${esc(meta.runId)}</b></li><li>started <b>${esc(started)}</b></li><li>${deviceCount} devices × ${suiteCount} suites, ${records.length} jobs</li><li>pi-hil ${esc(meta.harnessVersion)}${meta.gitSha ? ` @ <code>${esc(meta.gitSha.slice(0, 7))}</code>` : ''}</li>${input.diff ? `<li>baseline <b>${esc(input.diff.baselineRunId)}</b></li>` : ''}</ul>
 <ul class="chips" aria-label="Verdicts">${chip(counts.expected, 'as expected')}${chip(counts.unexpected, 'unexpected')}${chip(counts.infra, 'infrastructure')}${chip(counts.skipped, 'never probed')}${counts.notinstalled ? chip(counts.notinstalled, 'not installed') : ''}${counts.none ? chip(counts.none, 'without expectation') : ''}</ul>
 ${unreadableBanner(input.unreadable ?? [], records.length)}
-<nav class="toc" aria-label="Sections">${records.some((r) => r.envelope) ? '<a href="#capacity">Capacity</a>' : ''}<a href="#glance">32-bit vs 64-bit</a><a href="#matrix">Results</a><a href="#claims">The article's claims</a><a href="#changes">Changes</a><a href="#peaks">Peak memory</a><a href="#timelines">Timelines</a></nav>
+<nav class="toc" aria-label="Sections">${input.diff ? '<a href="#regressions">Regressions</a>' : ''}${records.some((r) => r.envelope) ? '<a href="#capacity">Capacity</a>' : ''}<a href="#glance">32-bit vs 64-bit</a><a href="#matrix">Results</a><a href="#claims">The article's claims</a><a href="#changes">Changes</a><a href="#peaks">Peak memory</a><a href="#timelines">Timelines</a></nav>
 </header>`;
 }
 
@@ -230,14 +232,15 @@ function changes(diff: RunDiff | null): string {
     .map((c) => `<tr><th scope="row">${esc(c.jobId)}</th><td>${badge(c.before)} → ${badge(c.after)}</td><td>${c.kind === 'infra' ? 'infrastructure, not a product change' : c.kind}</td></tr>`)
     .join('');
   const fmt = (n: number, unit: 'kb' | 'ms') => (unit === 'kb' ? formatMb(n) : formatMs(n));
-  const regRows = diff.regressions
+  const metricRegressions = diff.regressions.filter((r) => r.rule !== 'outcome');
+  const regRows = metricRegressions
     .map((r) => `<tr><th scope="row">${esc(r.jobId)}</th><td>${r.metric}</td><td class="num">${esc(fmt(r.before, r.unit))} → ${esc(fmt(r.after, r.unit))}</td><td class="num up">${esc(formatDelta(r.before, r.after))}</td></tr>`)
     .join('');
   const t = diff.thresholds;
   return `<section id="changes" aria-labelledby="changes-h">${h}
 <p class="lede">Against <b>${esc(diff.baselineRunId)}</b>. Regressions are flagged above +${t.memoryPct}% peak memory or +${t.timePct}% time, for jobs whose outcome did not change.</p>
 <div class="two"><section class="card" aria-labelledby="chg-h"><h3 id="chg-h">Outcomes that changed (${diff.changes.length})</h3>${diff.changes.length ? `<table><thead><tr><th scope="col">Job</th><th scope="col">Outcome</th><th scope="col">Kind</th></tr></thead><tbody>${changeRows}</tbody></table>` : '<p class="none">No outcome changed.</p>'}</section>
-<section class="card" aria-labelledby="reg-h"><h3 id="reg-h">Memory and time regressions (${diff.regressions.length})</h3>${diff.regressions.length ? `<table><thead><tr><th scope="col">Job</th><th scope="col">Metric</th><th scope="col">Before → now</th><th scope="col">Change</th></tr></thead><tbody>${regRows}</tbody></table>` : '<p class="none">None over the threshold.</p>'}</section></div>
+<section class="card" aria-labelledby="reg-h"><h3 id="reg-h">Memory and time regressions (${metricRegressions.length})</h3>${metricRegressions.length ? `<table><thead><tr><th scope="col">Job</th><th scope="col">Metric</th><th scope="col">Before → now</th><th scope="col">Change</th></tr></thead><tbody>${regRows}</tbody></table>` : '<p class="none">None over the threshold.</p>'}</section></div>
 ${diff.added.length || diff.removed.length ? `<p class="lede">New jobs: ${diff.added.map(esc).join(', ') || 'none'}. Jobs no longer run: ${diff.removed.map(esc).join(', ') || 'none'}.</p>` : ''}</section>`;
 }
 
@@ -288,6 +291,7 @@ export function renderCompareHtml(input: ReportInput): string {
 <style>${css()}</style></head>
 <body><main>
 ${header(input, devices.length, suites.length)}
+${regressionsHtml(input.diff)}
 ${capacityHtml(input.records)}
 ${plain.length || !input.records.length ? `${glance(plain)}
 ${matrix(plain)}

@@ -1,26 +1,14 @@
 /**
- * A run against its baseline: which outcomes changed, and which jobs got
- * heavier or slower beyond a threshold. Jobs match by device, suite and
- * params (baselineKey), stable across runs.
+ * A run against its baseline: which outcomes changed, and what got worse
+ * (regressions.ts decides that). Jobs match by device, suite and params
+ * (comparisonKey), stable across runs.
  */
-import { jobIdOf, type Outcome, type ResultRecord } from '../results/record.ts';
+import type { Outcome, ResultRecord } from '../results/record.ts';
+import { DEFAULT_THRESHOLDS, resolvePolicy, type ThresholdPolicy, type Thresholds } from '../config/thresholds.ts';
+import { comparisonKey, findRegressions, type MetricRegression, type Regression } from './regressions.ts';
 
-/** What a job is matched on against the baseline: device, suite and the params it was given. */
-export function baselineKey(r: Pick<ResultRecord, 'suite' | 'device' | 'params'>): string {
-  return jobIdOf(r.suite, r.device.name, r.params);
-}
-
-export interface Thresholds {
-  /** Flag a peak-memory rise above this many percent (and above `memoryFloorKb`). */
-  memoryPct: number;
-  /** Flag a time rise above this many percent (and above `timeFloorMs`). */
-  timePct: number;
-  /** Ignore changes smaller than these: noise on a busy Pi. */
-  memoryFloorKb: number;
-  timeFloorMs: number;
-}
-
-export const DEFAULT_THRESHOLDS: Thresholds = { memoryPct: 15, timePct: 25, memoryFloorKb: 8 * 1024, timeFloorMs: 1000 };
+export { DEFAULT_THRESHOLDS, type Thresholds, type ThresholdPolicy };
+export type { Regression, MetricRegression };
 
 export interface OutcomeChange {
   jobId: string;
@@ -30,21 +18,18 @@ export interface OutcomeChange {
   kind: 'worse' | 'better' | 'changed' | 'infra';
 }
 
-export interface Regression {
-  jobId: string;
-  metric: 'peak memory' | 'payload time' | 'wall time';
-  before: number;
-  after: number;
-  unit: 'kb' | 'ms';
-}
-
 export interface RunDiff {
   baselineRunId: string;
   changes: OutcomeChange[];
+  /** What got worse, outcome regressions first: the nightly's verdict. */
   regressions: Regression[];
+  /** Time rises between emulated runs over the threshold: shown, never counted. */
+  emulatedTime: MetricRegression[];
   added: string[];
   removed: string[];
+  /** The thresholds for suites without their own. */
   thresholds: Thresholds;
+  policy: ThresholdPolicy;
 }
 
 function changeKind(before: Outcome, after: Outcome): OutcomeChange['kind'] {
@@ -54,41 +39,28 @@ function changeKind(before: Outcome, after: Outcome): OutcomeChange['kind'] {
   return 'changed';
 }
 
-function over(before: number, after: number, pct: number, floor: number): boolean {
-  return after - before > floor && after > before * (1 + pct / 100);
+/** `thresholds`: one set for every suite, or a night's policy with per-suite sets. */
+export function diffRuns(current: ResultRecord[], baseline: ResultRecord[], thresholds: Thresholds | ThresholdPolicy = DEFAULT_THRESHOLDS): RunDiff {
+  const policy: ThresholdPolicy = 'base' in thresholds ? thresholds : { base: thresholds, suites: {} };
+  const base = new Map(baseline.map((r) => [comparisonKey(r), r]));
+  const now = new Set(current.map(comparisonKey));
+  const found = findRegressions(current, baseline, policy);
+  const changes: OutcomeChange[] = [];
+  for (const r of current) {
+    const b = base.get(comparisonKey(r));
+    if (b && b.outcome !== r.outcome) changes.push({ jobId: r.jobId, before: b.outcome, after: r.outcome, kind: changeKind(b.outcome, r.outcome) });
+  }
+  const order = { outcome: 0, memory: 1, time: 2 } as const;
+  return {
+    baselineRunId: baseline[0]?.runId ?? 'baseline',
+    changes,
+    regressions: [...found.regressions].sort((a, b) => order[a.rule] - order[b.rule]),
+    emulatedTime: found.emulatedTime,
+    added: current.filter((r) => !base.has(comparisonKey(r))).map((r) => r.jobId),
+    removed: baseline.filter((r) => !now.has(comparisonKey(r))).map((r) => r.jobId),
+    thresholds: policy.base,
+    policy,
+  };
 }
 
-export function diffRuns(current: ResultRecord[], baseline: ResultRecord[], thresholds: Thresholds = DEFAULT_THRESHOLDS): RunDiff {
-  const base = new Map(baseline.map((r) => [baselineKey(r), r]));
-  const now = new Set(current.map(baselineKey));
-  const diff: RunDiff = {
-    baselineRunId: baseline[0]?.runId ?? 'baseline',
-    changes: [],
-    regressions: [],
-    added: current.filter((r) => !base.has(baselineKey(r))).map((r) => r.jobId),
-    removed: baseline.filter((r) => !now.has(baselineKey(r))).map((r) => r.jobId),
-    thresholds,
-  };
-  for (const r of current) {
-    const b = base.get(baselineKey(r));
-    if (!b) continue;
-    if (b.outcome !== r.outcome) {
-      diff.changes.push({ jobId: r.jobId, before: b.outcome, after: r.outcome, kind: changeKind(b.outcome, r.outcome) });
-      // Memory and time of different outcomes measure different things.
-      continue;
-    }
-    const [bm, am] = [b.memory.peakRssKb, r.memory.peakRssKb];
-    if (bm !== null && am !== null && over(bm, am, thresholds.memoryPct, thresholds.memoryFloorKb)) {
-      diff.regressions.push({ jobId: r.jobId, metric: 'peak memory', before: bm, after: am, unit: 'kb' });
-    }
-    // A throttled Pi ran slower: its times are no regression, nor a baseline for one.
-    if (!b.timing.trusted || !r.timing.trusted) continue;
-    const [bp, ap] = [b.timing.payloadMs, r.timing.payloadMs];
-    const payload = bp !== null && ap !== null;
-    const [bt, at] = payload ? [bp, ap] : [b.timing.wallMs, r.timing.wallMs];
-    if (over(bt, at, thresholds.timePct, thresholds.timeFloorMs)) {
-      diff.regressions.push({ jobId: r.jobId, metric: payload ? 'payload time' : 'wall time', before: bt, after: at, unit: 'ms' });
-    }
-  }
-  return diff;
-}
+export { resolvePolicy };

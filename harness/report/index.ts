@@ -10,8 +10,10 @@ import { finalAttempts } from '../results/attempts.ts';
 import { readResultsTolerant, readRunMeta, type ResultsFormatError } from '../results/read.ts';
 import { writeAllureResults, executorFor } from './allure.ts';
 import { allureGenerate, carryHistory, findPreviousReport, trendLength } from './allure-generate.ts';
+import { writeAllure3 } from './allure3-report.ts';
 import { renderCompareHtml, type ReportInput, type UnreadableLine } from './compare.ts';
-import { DEFAULT_THRESHOLDS, diffRuns, type RunDiff, type Thresholds } from './diff.ts';
+import { diffRuns, type RunDiff } from './diff.ts';
+import { resolvePolicy, type ThresholdsFile } from '../config/thresholds.ts';
 import { renderJunit } from './junit.ts';
 import { renderMarkdown } from './markdown.ts';
 import { testStatus, type TestStatus } from './test-status.ts';
@@ -33,7 +35,15 @@ export interface ReportOptions {
    * Default: <baseline>/allure-report, else the latest earlier sibling run's report.
    */
   previousReport?: string;
-  thresholds?: Thresholds;
+  /** 2 (default): allure-commandline, Java. 3: the `allure` package on Node, history in a JSONL file. */
+  allureVersion?: 2 | 3;
+  /**
+   * Allure 3: the previous run's JSONL history file, copied to this run's
+   * before generating. Default: the baseline's, else the latest earlier sibling run's.
+   */
+  previousHistory?: string;
+  /** A `--thresholds` file, over the defaults and the suites' own blocks. */
+  thresholds?: ThresholdsFile | null;
   /** Environment for executor.json and Java lookup (default process.env). */
   env?: NodeJS.ProcessEnv;
 }
@@ -69,12 +79,13 @@ export interface LoadedInput extends ReportInput {
  * mid-write still gets its reports; NoReadableRecordsError when no line of a
  * results file reads.
  */
-export function loadReportInput(runDir: string, baseline?: string, thresholds: Thresholds = DEFAULT_THRESHOLDS): LoadedInput {
+export function loadReportInput(runDir: string, baseline?: string, thresholds: ThresholdsFile | null = null): LoadedInput {
   const own = readResultsTolerant(runDir);
   const meta = readRunMeta(runDir);
   const base = baseline ? readResultsTolerant(baseline) : null;
   const records = finalAttempts(own.records);
-  const diff = base ? diffRuns(records, finalAttempts(base.records), thresholds) : null;
+  // The suites' thresholds are this run's, as run.json recorded them.
+  const diff = base ? diffRuns(records, finalAttempts(base.records), resolvePolicy(thresholds, meta.thresholds ?? {})) : null;
   // The page lives in the run dir: name a file by its run, never by where this machine keeps it.
   const shown = (dir: string, errors: ResultsFormatError[]) =>
     errors.map((e) => ({ file: `${basename(resolve(dir))}/results.jsonl`, line: e.line, why: e.field ? `${e.field}: ${e.problem}` : e.problem }));
@@ -112,7 +123,9 @@ export async function writeReports(runDir: string, options: ReportOptions = {}):
   await writeFile(paths.junit, renderJunit(input.records, input.meta.runId));
 
   let allureError: string | null = null;
-  if (options.allure !== false) {
+  if (options.allure !== false && options.allureVersion === 3) {
+    ({ allureError, results: paths.allureResults, report: paths.allureReport } = await writeAllure3(dir, input, options, warnings));
+  } else if (options.allure !== false) {
     const env = options.env ?? process.env;
     const results = join(dir, 'allure-results');
     const report = join(dir, 'allure-report');

@@ -10,6 +10,7 @@ import { escapeMdCell as cell, formatDelta, formatMb, formatMs, formatRam } from
 import { PEAK_NOTE, bootText, bootsByDevice, cellNotes, peakView, sessionText, truncationTexts } from './notes.ts';
 import { cellOf, deviceOrder, suiteOrder } from './order.ts';
 import { capacityMarkdown } from './capacity.ts';
+import { regressionsMarkdown } from './regressions-section.ts';
 
 const STANDING_MARK = { supported: '🟢', contradicted: '🔴', mixed: '🟡', untested: '⚪' } as const;
 
@@ -48,6 +49,7 @@ export function renderMarkdown(input: ReportInput): string {
     out.push(...unreadable.map((l) => `> - \`${l.file}:${l.line}\`: ${l.why.replace(/\r?\n/g, ' ')}`), '');
   }
 
+  out.push(...regressionsMarkdown(diff));
   out.push(...capacityMarkdown(input.records));
   out.push('## 32-bit vs 64-bit at a glance', '');
   const summary = bitsSummary(records);
@@ -97,9 +99,10 @@ export function renderMarkdown(input: ReportInput): string {
     if (diff.changes.length) {
       out.push(...table(['Job', 'Before', 'Now', 'Kind'], diff.changes.map((c) => [cell(c.jobId), `\`${c.before}\``, `\`${c.after}\``, c.kind])), '');
     } else out.push('No outcome changed.', '');
-    if (diff.regressions.length) {
+    const metricRegressions = diff.regressions.filter((r) => r.rule !== 'outcome');
+    if (metricRegressions.length) {
       const fmt = (n: number, u: 'kb' | 'ms') => (u === 'kb' ? formatMb(n) : formatMs(n));
-      out.push(...table(['Job', 'Metric', 'Before', 'Now', 'Change'], diff.regressions.map((r) => [cell(r.jobId), r.metric, fmt(r.before, r.unit), fmt(r.after, r.unit), formatDelta(r.before, r.after)])), '');
+      out.push(...table(['Job', 'Metric', 'Before', 'Now', 'Change'], metricRegressions.map((r) => [cell(r.jobId), r.metric, fmt(r.before, r.unit), fmt(r.after, r.unit), formatDelta(r.before, r.after)])), '');
     } else out.push('No memory or time regression over the threshold.', '');
     if (diff.added.length) out.push(`New jobs: ${diff.added.join(', ')}.`, '');
     if (diff.removed.length) out.push(`No longer run: ${diff.removed.join(', ')}.`, '');

@@ -1,5 +1,6 @@
 /** run.json: what a run was, beside its results.jsonl. */
 import type { DeviceSnapshot } from './record.ts';
+import type { ThresholdOverride } from '../config/thresholds.ts';
 
 export interface RunMeta {
   runId: string;
@@ -18,6 +19,21 @@ export interface RunMeta {
   interrupted: InterruptSignal | null;
   /** What the interrupt led to. Absent when no signal came (and in runs recorded before it existed). */
   interruption?: Interruption;
+  /** The suites' own `thresholds:` blocks, by suite; absent when none has one (and in older runs). */
+  thresholds?: Record<string, ThresholdOverride>;
+  /** Set by `hil merge`: the shard runs this run was joined from. */
+  shards?: ShardPart[];
+}
+
+/** One shard of a merged run, as `hil merge` found it. */
+export interface ShardPart {
+  runId: string;
+  /** "i/n" as the shard's run.json said, or null for a run without --shard. */
+  shard: string | null;
+  /** The folder it was read from, by name (never a machine path). */
+  dir: string;
+  records: number;
+  exitCode: number | null;
 }
 
 export type InterruptSignal = 'SIGINT' | 'SIGTERM';

@@ -2,6 +2,7 @@
  * Inventory × suites → the list of jobs to run, after --device, --tag,
  * --suite and --shard. One job is one suite on one device.
  */
+import { createHash } from 'node:crypto';
 import { UsageError } from '../config/diagnostics.ts';
 import type { Device, Inventory } from '../inventory/device.ts';
 import { jobIdOf, type EnvelopeTag, type ParamValue } from '../results/record.ts';
@@ -58,8 +59,32 @@ export function selectDevices(inventory: Inventory, selection: Pick<Selection, '
   );
   // Shards split devices, not jobs: two CI machines must never drive the same device at once.
   const shard = selection.shard;
-  if (shard) devices = devices.filter((_, i) => i % shard.count === shard.index - 1);
+  if (shard) devices = devices.filter((d) => shardOf(d, shard.count) === shard.index);
   return devices;
+}
+
+/** What a device is sharded by: its `shard_group:`, so a group stays together, else its name. */
+export function shardKey(device: Pick<Device, 'name' | 'shardGroup'>): string {
+  return device.shardGroup ?? device.name;
+}
+
+/**
+ * The shard (1-based) a device belongs to out of `count`, by rendezvous
+ * (highest-random-weight) hashing on its shard key: each shard scores the key
+ * and the highest score wins. Adding or removing a device moves only that
+ * device, and the answer depends on nothing but the key and `count`, so every
+ * CI runner computes the same split without talking to the others, and a
+ * device keeps its runner (its leases, its warm VM state) night after night.
+ */
+export function shardOf(device: Pick<Device, 'name' | 'shardGroup'>, count: number): number {
+  const key = shardKey(device);
+  let best = 1;
+  let bestWeight = -1n;
+  for (let i = 1; i <= count; i++) {
+    const weight = createHash('sha256').update(`${key}:${i}`).digest().readBigUInt64BE(0);
+    if (weight > bestWeight) [best, bestWeight] = [i, weight];
+  }
+  return best;
 }
 
 export function planJobs<S extends { name: string }>(inventory: Inventory, suites: readonly S[], selection: Selection): Job<S>[] {

@@ -10,6 +10,7 @@ import { ARCHES, OUTCOMES, TRANSPORT_KINDS, type Arch, type Outcome } from '../r
 import type { SourcePosition, TransportKind } from '../inventory/device.ts';
 import { ConfigError, PositionedYaml, didYouMean, type Diagnostic, type YamlPath } from '../config/diagnostics.ts';
 import { MappingReader, show } from '../config/reader.ts';
+import { readThresholdOverride, type ThresholdOverride } from '../config/thresholds.ts';
 import { RANGE_SYNTAX, WORD_SIZES, parseCondition, parseRange, parseWordSize, type Condition, type NumRange, type WordSize } from './condition.ts';
 import { readParams, type ParamDecls } from './params.ts';
 
@@ -96,9 +97,11 @@ export interface Suite {
   needs: SuiteNeeds;
   /** First match wins; a device no entry matches gets no verdict. */
   expectations: Expectation[];
+  /** The suite's own regression thresholds (`thresholds:`); empty: the night's. */
+  thresholds: ThresholdOverride;
 }
 
-const TOP_KEYS = ['description', 'article', 'main', 'assets', 'timeout', 'phases', 'values', 'params', 'probe', 'needs', 'expectations'] as const;
+const TOP_KEYS = ['description', 'article', 'main', 'assets', 'timeout', 'phases', 'values', 'params', 'probe', 'needs', 'expectations', 'thresholds'] as const;
 const NEEDS_KEYS = ['ram_mb', 'disk_mb'] as const;
 const PROBE_KEYS = ['all_of', 'any_of', 'why'] as const;
 const EXPECTATION_KEYS = ['when', 'allow', 'claim', 'check'] as const;
@@ -184,9 +187,10 @@ function parseSuiteYaml(yaml: PositionedYaml, folder: string, syntax: Diagnostic
   const probe = readProbe(r);
   const needs = readNeeds(r);
   const expectations = readExpectations(r, yaml, Object.keys(values));
+  const thresholds = readThresholdOverride(r, ['thresholds']);
 
   if (out.length > before || description === undefined || timeoutMs === undefined || probe === null) return null;
-  return { name, dir: folder, file: yaml.file, description: description.trim(), article, main, assets, timeoutMs, phases, values, params, probe, needs, expectations };
+  return { name, dir: folder, file: yaml.file, description: description.trim(), article, main, assets, timeoutMs, phases, values, params, probe, needs, expectations, thresholds };
 }
 
 function readValues(r: MappingReader): Record<string, string> {
