@@ -3,7 +3,7 @@
  * (regressions.ts decides that). Keyed by jobId, stable across runs.
  */
 import type { Outcome, ResultRecord } from '../results/record.ts';
-import { DEFAULT_THRESHOLDS, resolvePolicy, type ThresholdPolicy, type Thresholds } from '../config/thresholds.ts';
+import { DEFAULT_THRESHOLDS, type ThresholdPolicy, type Thresholds } from '../config/thresholds.ts';
 import { findRegressions, type MetricRegression, type Regression } from './regressions.ts';
 
 export { DEFAULT_THRESHOLDS, type Thresholds, type ThresholdPolicy };
@@ -61,5 +61,3 @@ export function diffRuns(current: ResultRecord[], baseline: ResultRecord[], thre
     policy,
   };
 }
-
-export { resolvePolicy };
