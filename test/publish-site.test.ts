@@ -147,19 +147,30 @@ t.test('hil publish --keep 2 prunes the oldest night and keeps the index whole',
   await checkIndex(t, page, [ids[2]!, ids[1]!]);
 });
 
+t.test('a night whose Allure report fails leaves the site as it was', async (t) => {
+  const before = ['nights.json', 'index.html', 'latest/run.json'].map((f) => readFileSync(join(site, f), 'utf8'));
+  const listing = readdirSync(join(site, 'nights')).sort();
+  // No Java on the PATH and no JAVA_HOME: Allure 2 cannot run.
+  const r = await hil(['publish', runs[0]!, '--site', site], { PATH: '/nonexistent', JAVA_HOME: '' });
+  t.equal(r.code, 1, r.stderr);
+  t.match(r.stderr, /could not be generated, so nothing was published[\s\S]*needs Java/);
+  t.same(
+    ['nights.json', 'index.html', 'latest/run.json'].map((f) => readFileSync(join(site, f), 'utf8')),
+    before,
+    'nights.json, the index and latest/ are unchanged',
+  );
+  t.same(readdirSync(join(site, 'nights')).sort(), listing, 'no half-built night is left');
+  t.notOk(existsSync(join(site, '.publish.lock')), 'the lock is released');
+});
+
 t.test('bad input: usage and a damaged nights.json are named', async (t) => {
   const noSite = await hil(['publish', runs[0]!]);
   t.equal(noSite.code, 2);
   t.match(noSite.stderr, /--site: required/);
-  const badKeep = await hil(['publish', runs[0]!, '--site', site, '--keep', '0']);
-  t.equal(badKeep.code, 2);
-  t.match(badKeep.stderr, /--keep/);
-  const badAllure = await hil(['publish', runs[0]!, '--site', site, '--allure', '4']);
-  t.equal(badAllure.code, 2);
-  t.match(badAllure.stderr, /--allure[\s\S]*allowed: 2 .* or 3/);
-  const notRun = await hil(['publish', root, '--site', site]);
-  t.equal(notRun.code, 2);
-  t.match(notRun.stderr, /no results\.jsonl/);
+  // The same checks in process: each spawned `hil` costs seconds of loading.
+  await t.rejects(publishNight(runs[0]!, { site, keep: 0 }), { message: /--keep[\s\S]*allowed: a whole number of 1 or more/ });
+  await t.rejects(publishNight(runs[0]!, { site, allure: 4 as 2 }), { message: /--allure[\s\S]*allowed: 2 .* or 3/ });
+  await t.rejects(publishNight(root, { site }), { message: /no results\.jsonl/ });
   const damaged = join(root, 'damaged');
   await mkdir(damaged, { recursive: true });
   await writeFile(join(damaged, 'nights.json'), JSON.stringify({ schema: 1, nights: [{ id: 'x' }] }));
