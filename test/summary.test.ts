@@ -19,7 +19,7 @@ t.test('hil run ends with a summary: outcomes, verdicts, regressions, slowest jo
   const suites = join(dir, 'suites');
   for (const s of ['quick', 'grow']) cpSync(join(TEST_SUITES, s), join(suites, s), { recursive: true });
   writeFileSync(join(dir, 'devices.yaml'), 'defaults: { transport: local, ram_mb: 512, arch: amd64 }\ndevices:\n  - { name: a }\n');
-  const run = (out: string, ...extra: string[]) => hil(['run', '-i', join(dir, 'devices.yaml'), '--suites', suites, '--out', join(dir, out), '--no-allure', '--concurrency', '1', ...extra]);
+  const run = (out: string, ...extra: string[]) => hil(['run', '-i', join(dir, 'devices.yaml'), '--suites', suites, '--out', join(dir, out), '--concurrency', '1', ...extra]);
 
   writeFileSync(join(suites, 'grow', 'size_mb.txt'), '1\n');
   const first = await run('night-1', '--no-report');

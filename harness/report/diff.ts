@@ -4,7 +4,7 @@
  * (comparisonKey), stable across runs.
  */
 import type { Outcome, ResultRecord } from '../results/record.ts';
-import { DEFAULT_THRESHOLDS, resolvePolicy, type ThresholdPolicy, type Thresholds } from '../config/thresholds.ts';
+import { DEFAULT_THRESHOLDS, type ThresholdPolicy, type Thresholds } from '../config/thresholds.ts';
 import { comparisonKey, findRegressions, type MetricRegression, type Regression } from './regressions.ts';
 
 export { DEFAULT_THRESHOLDS, type Thresholds, type ThresholdPolicy };
@@ -62,5 +62,3 @@ export function diffRuns(current: ResultRecord[], baseline: ResultRecord[], thre
     policy,
   };
 }
-
-export { resolvePolicy };
