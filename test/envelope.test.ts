@@ -48,6 +48,13 @@ t.test('hil run --param: one record per combination, shown by Allure as paramete
   const unknown = await hil(['run', '-i', file, '--suite', 'memory-ladder', '--param', 'samples=10', '--out', join(dir, 'bad')]);
   t.match(unknown.stderr, /no selected suite declares a parameter samples[\s\S]*allowed: limit_mb, step_mb/);
 
+  // hil envelope says what it can search, before it touches a device.
+  const noParam = await hil(['envelope', '-i', file, '--suite', 'memory-ladder', '--param', 'loss', '--from', '1', '--to', '10']);
+  t.equal(noParam.code, 2);
+  t.match(noParam.stderr, /--param: memory-ladder has no integer or number parameter "loss"[\s\S]*allowed: step_mb, limit_mb/);
+  const zero = await hil(['envelope', '-i', file, '--suite', 'memory-ladder', '--param', 'limit_mb', '--from', '0', '--to', '10']);
+  t.match(zero.stderr, /--from must be above 0 \(the steps are geometric\)/);
+
   const out = join(dir, 'matrix-runs');
   const r = await hil(['run', '-i', file, '--suite', 'memory-ladder', '--param', 'limit_mb=32,64', '--out', out, '--no-report']);
   const run = onlyRunDir(out);
