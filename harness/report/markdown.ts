@@ -48,7 +48,10 @@ export function renderMarkdown(input: ReportInput): string {
     out.push(...unreadable.map((l) => `> - \`${l.file}:${l.line}\`: ${l.why.replace(/\r?\n/g, ' ')}`), '');
   }
 
-  out.push(...capacityMarkdown(input.records));
+  const capacity = capacityMarkdown(input.records);
+  out.push(...capacity);
+  // A run of capacity searches alone has no matrix or claims to show.
+  if (records.length === 0 && capacity.length > 0) return out.join('\n');
   out.push('## 32-bit vs 64-bit at a glance', '');
   const summary = bitsSummary(records);
   const [s32, s64] = summary;
