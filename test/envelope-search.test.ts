@@ -6,7 +6,7 @@
  */
 import t from 'tap';
 import type { Outcome } from '../harness/results/record.ts';
-import { jobBound, kindOf, niceBetween, nextProbe, runSearch, specProblems, type SearchSpec } from '../harness/envelope/search.ts';
+import { jobBound, kindOf, niceBetween, nextProbe, runSearch, specProblems, summarize, type SearchSpec } from '../harness/envelope/search.ts';
 
 /** Passes up to `limit`, then ends `fail`. */
 const threshold = (limit: number, fail: Outcome = 'oom_killed') => async (v: number): Promise<Outcome> => (v <= limit ? 'passed' : fail);
@@ -107,6 +107,17 @@ t.test('an unexpected outcome stops the search with its evidence', async (t) => 
     t.equal(seen.length, 3);
     t.equal(result.largestPass, 100);
   }
+});
+
+t.test('a search read back from its records says what it found', async (t) => {
+  t.same(summarize([{ value: 10, outcome: 'passed' }, { value: 100, outcome: 'oom_killed' }, { value: 30, outcome: 'passed' }]), {
+    status: 'bounded', largestPass: 30, smallestFail: 100, failOutcome: 'oom_killed', stoppedAt: null, jobs: 3,
+  });
+  t.equal(summarize([{ value: 10, outcome: 'passed' }, { value: 100, outcome: 'passed' }]).status, 'beyond-range');
+  t.equal(summarize([{ value: 10, outcome: 'memory_error' }]).status, 'below-range');
+  t.equal(summarize([{ value: 10, outcome: 'passed' }, { value: 100, outcome: 'crashed' }]).status, 'stopped');
+  // An interrupted search whose only probe never ran measured nothing.
+  t.same(summarize([{ value: 256, outcome: 'infra_error' }]), { status: 'infra', largestPass: null, smallestFail: null, failOutcome: null, stoppedAt: { value: 256, outcome: 'infra_error' }, jobs: 1 });
 });
 
 t.test('the next probe follows from the observations alone', async (t) => {

@@ -8,9 +8,9 @@
  *   a passed record and an oom_killed or memory_error record, within the
  *   job bound; the Capacity section checked in headless Chromium.
  *
- * The envelope runs three TF searches at once, four or five probes each, and
- * each probe costs about a minute on a busy 2-core machine (TF's import alone
- * takes seconds): about 5 minutes, and 2 more for the matrix run's Allure.
+ * The envelope runs three TF searches at once, four or five probes each (TF's
+ * import alone takes seconds per probe): 8.5 minutes measured on a 2-core host
+ * at load average 27, 13 minutes for the whole file; less on a quiet host.
  */
 import t from 'tap';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -47,6 +47,13 @@ t.test('hil run --param: one record per combination, shown by Allure as paramete
   t.match(bad.stderr, /--param: memory-ladder's limit_mb: expected an integer\n\s+got: "limit_mb=lots"\n\s+allowed: an integer of at least 1 \(MB\)/);
   const unknown = await hil(['run', '-i', file, '--suite', 'memory-ladder', '--param', 'samples=10', '--out', join(dir, 'bad')]);
   t.match(unknown.stderr, /no selected suite declares a parameter samples[\s\S]*allowed: limit_mb, step_mb/);
+
+  // hil envelope says what it can search, before it touches a device.
+  const noParam = await hil(['envelope', '-i', file, '--suite', 'memory-ladder', '--param', 'loss', '--from', '1', '--to', '10']);
+  t.equal(noParam.code, 2);
+  t.match(noParam.stderr, /--param: memory-ladder has no integer or number parameter "loss"[\s\S]*allowed: step_mb, limit_mb/);
+  const zero = await hil(['envelope', '-i', file, '--suite', 'memory-ladder', '--param', 'limit_mb', '--from', '0', '--to', '10']);
+  t.match(zero.stderr, /--from must be above 0 \(the steps are geometric\)/);
 
   const out = join(dir, 'matrix-runs');
   const r = await hil(['run', '-i', file, '--suite', 'memory-ladder', '--param', 'limit_mb=32,64', '--out', out, '--no-report']);

@@ -101,7 +101,7 @@ export async function envelopeCommand(argv: string[]): Promise<number> {
     resolution: values['resolution'] === undefined ? 1.25 : number('--resolution', values['resolution']),
   };
   const problems = specProblems(spec);
-  if (problems.length) throw new UsageError('hil envelope', argv.join(' '), 'from > 0, to > from, factor > 1, resolution > 1', problems.join('; '));
+  if (problems.length) throw new UsageError('--from/--to/--factor/--resolution', argv.join(' '), 'from > 0, to > from, factor > 1, resolution > 1', problems.join('; '));
   for (const [option, v] of [['--from', spec.from], ['--to', spec.to]] as const) {
     if ('problem' in parseValue(decl, String(v))) throw new UsageError(option, String(v), allowedText(decl), `${suite.name}'s ${name}: outside what it allows`);
   }

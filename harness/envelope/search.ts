@@ -182,6 +182,8 @@ export function summarize(seen: readonly Observation[]): EnvelopeResult {
     if (kind === 'unexpected' && stoppedAt === null) [stoppedAt, status] = [o, 'stopped'];
     if (kind === 'infra' && stoppedAt === null && seen[i - 1]?.value === o.value && kindOf(seen[i - 1]!.outcome) === 'infra') [stoppedAt, status] = [o, 'infra'];
   }
-  status ??= firstFail === null ? 'beyond-range' : lastPass === null ? 'below-range' : 'bounded';
+  // Nothing passed and nothing failed: only infra errors (or an interrupt) ended it, which measures nothing.
+  status ??= firstFail === null ? (lastPass === null ? 'infra' : 'beyond-range') : lastPass === null ? 'below-range' : 'bounded';
+  if (status === 'infra' && stoppedAt === null) stoppedAt = seen.at(-1) ?? null;
   return { status, largestPass: lastPass, smallestFail: firstFail?.value ?? null, failOutcome: firstFail?.outcome ?? null, stoppedAt, jobs: seen.length };
 }

@@ -50,7 +50,11 @@ export function renderMarkdown(input: ReportInput): string {
   }
 
   out.push(...regressionsMarkdown(diff));
-  out.push(...capacityMarkdown(input.records));
+  const capacity = capacityMarkdown(input.records);
+  out.push(...capacity);
+  // A run of capacity searches alone has no matrix or claims to show.
+  if (records.length === 0 && capacity.length > 0) return out.join('
+');
   out.push('## 32-bit vs 64-bit at a glance', '');
   const summary = bitsSummary(records);
   out.push(...answer(summary).map((l) => `- ${l}`), '');
