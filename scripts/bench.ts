@@ -168,6 +168,7 @@ function section(key: string, heading: string, body: () => Promise<string> | str
 }
 
 const JOB_HEADING = '## Where one job\'s time goes';
+const BENCH_HEADINGS = ['## `hil run` against plain OpenSSH and Ansible', JOB_HEADING, '## On-device agent', '## Reports of a 1,000-record run', '## Image build', '## Emulated Pis (QEMU)'];
 await section('harness', '## `hil run` against plain OpenSSH and Ansible', () => harnessBench(values.devices.split(',').map(Number), 16, Number(values.rounds)));
 await section('jobs', JOB_HEADING, () =>
   [
@@ -186,6 +187,9 @@ await section('agent', '## On-device agent', () => `Measured ${today()} by \`npx
 await section('reports', '## Reports of a 1,000-record run', () => tsx('bench-reports.ts', ['--records', '1000', '--rounds', values['report-rounds']]));
 await section('image', '## Image build', () => tsx('bench-image.ts', []));
 await section('qemu', '## Emulated Pis (QEMU)', () => `Measured ${today()} by \`npx tsx scripts/bench-qemu.ts\`.\n\n${tsx('bench-qemu.ts', [])}`);
+// Sections this script does not write (notes on the figures) stay as they were, after the measured ones.
+const written = new Set(['## Goals (issue 13) against this run', ...BENCH_HEADINGS]);
+for (const [heading, text] of previous) if (!written.has(heading)) sections.push(text, '');
 sections.splice(4, 0, ...goalsTable());
 writeFileSync(values.out, `${sections.join('\n').trimEnd()}\n`);
 process.stdout.write(`wrote ${values.out}\n`);
