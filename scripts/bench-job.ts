@@ -5,14 +5,20 @@
  * devices the device's sshd is traced (strace -f -e execve), so the processes
  * a job starts are counted, not guessed. Prints Markdown.
  *
- *   npx tsx scripts/bench-job.ts [--target sshd|armhf] [--jobs 5]
+ * With --baseline REF, the agent of that git commit (its harness/ exported to
+ * a scratch folder) runs beside this one, job by job alternating, so what the
+ * changes since bought is measured in the same run.
+ *
+ *   npx tsx scripts/bench-job.ts [--target sshd|armhf] [--jobs 5] [--baseline REF]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { runOnDevice, type AgentRun } from '../harness/agent/client.ts';
+import { runOnDevice as runNow, type AgentRun } from '../harness/agent/client.ts';
+import { execSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import type { DeviceFacts } from '../harness/results/record.ts';
 import { projectDir } from '../harness/host/paths.ts';
 import { DEFAULT_TIMEOUTS } from '../harness/inventory/load.ts';
@@ -27,7 +33,7 @@ import { startLocalSshd } from './lib/local-sshd.ts';
 import { descendantsOf } from './lib/proc.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-const { values } = parseArgs({ options: { target: { type: 'string', default: 'sshd' }, jobs: { type: 'string', default: '5' } } });
+const { values } = parseArgs({ options: { target: { type: 'string', default: 'sshd' }, jobs: { type: 'string', default: '5' }, baseline: { type: 'string' } } });
 const JOBS = Number(values.jobs);
 const root = projectDir();
 const SUITE = join(root, 'test', 'fixtures', 'suites', 'quick');
@@ -111,7 +117,20 @@ function traceExecs(pid: number): { stop(): Promise<string[]> } {
   };
 }
 
+type RunOnDevice = typeof runNow;
+
+/** The agent client of a git commit: its harness/ exported into the project (so its imports resolve), or null. */
+async function baselineClient(ref: string): Promise<{ run: RunOnDevice; dispose(): void; sha: string } | null> {
+  const sha = execSync(`git rev-parse --short ${ref}`, { cwd: root, encoding: 'utf8' }).trim();
+  const dir = join(root, 'scratch', `bench-baseline-${sha}`);
+  mkdirSync(dir, { recursive: true });
+  execSync(`git archive ${sha} harness | tar -x -C ${dir}`, { cwd: root });
+  const mod = (await import(join(dir, 'harness', 'agent', 'client.ts'))) as { runOnDevice: RunOnDevice };
+  return { run: mod.runOnDevice, sha, dispose: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
 async function main(): Promise<void> {
+  const baseline = values.baseline ? await baselineClient(values.baseline) : null;
   const dir = mkdtempSync(join(tmpdir(), 'pi-hil-bench-job-'));
   let transport: Transport;
   let python = 'python3';
@@ -164,7 +183,8 @@ async function main(): Promise<void> {
     timed.steps = [];
     t = performance.now();
     const site = values.target === 'sshd' ? deviceLeaseSite(timed, python, workdirRoot) : hostLeaseSite('bench-job-armhf');
-    const lease = await acquireLease('bench', site, thisHolder('bench-job', workdirRoot), { ttlMs: 60_000, waitMs: 0 });
+    // A long lease: no renewal may run (and be counted) during the jobs.
+    const lease = await acquireLease('bench', site, thisHolder('bench-job', workdirRoot), { ttlMs: 3_600_000, waitMs: 0 });
     await checkHealth(timed, python, workdirRoot, { ramMb: 0, diskMb: 0 });
     out.push(`once per device (lease + health): ${(performance.now() - t).toFixed(0)} ms: ${timed.steps.map((s) => `${s.op} ${s.what} ${s.ms.toFixed(0)}`).join(', ')}`);
     // The floor: the payload alone on the same connection.
@@ -172,25 +192,33 @@ async function main(): Promise<void> {
     await transport.exec(shellJoin(['mkdir', '-p', floorDir]));
     await transport.writeFile(`${floorDir}/main.py`, readFileSync(join(SUITE, 'main.py')));
     const floors: number[] = [];
-    const walls: number[] = [];
-    const byStep = new Map<string, number[]>();
-    let execs: string[][] = [];
-    let last: AgentRun | null = null;
-    let known: DeviceFacts | null = null;
+    interface Side {
+      name: string;
+      run: RunOnDevice;
+      walls: number[];
+      byStep: Map<string, number[]>;
+      execs: string[];
+      last: AgentRun | null;
+      known: DeviceFacts | null;
+    }
+    const side = (name: string, run: RunOnDevice): Side => ({ name, run, walls: [], byStep: new Map(), execs: [], last: null, known: null });
+    const sides: Side[] = [side('now', runNow), ...(baseline ? [side(`before (${baseline.sha})`, baseline.run)] : [])];
     for (let i = 0; i < JOBS; i++) {
       t = performance.now();
       const r = await transport.exec(shellJoin(['sh', '-c', `cd ${floorDir} && exec ${python} main.py`]));
       if (r.code !== 0) throw new Error(`floor failed: ${r.stderr}`);
       floors.push(performance.now() - t);
+      for (const sd of sides) {
+      const { byStep } = sd;
       timed.steps = [];
       const trace = sshdPid !== null && i === JOBS - 1 ? traceExecs(sshdPid) : null;
       if (trace) await sleep(300);
       t = performance.now();
-      last = await runOnDevice(
+      const last = await sd.run(
         timed,
         {
           runId: 'bench-job',
-          jobId: `j${i}`,
+          jobId: `j${i}-${sides.indexOf(sd)}`,
           payloadDir: SUITE,
           entry: ['main.py'],
           probe: { code: probeScript({ allOf: [], anyOf: [], why: '' }) },
@@ -200,15 +228,16 @@ async function main(): Promise<void> {
           intervalMs: 50,
           keep: false,
           // As a run does: every fact on the device's first job, then only those that change.
-          ...(known ? { knownFacts: known } : {}),
+          ...(sd.known ? { knownFacts: sd.known } : {}),
           ...(standIn ? { standIn } : {}),
         },
         new AbortController().signal,
       );
-      walls.push(performance.now() - t);
-      known ??= last.facts;
+      sd.walls.push(performance.now() - t);
+      sd.last = last;
+      sd.known ??= last.facts;
       if (last.ending.kind !== 'agent_end') throw new Error(`job failed: ${JSON.stringify(last.ending)}`);
-      if (trace) execs = [await trace.stop()];
+      if (trace) sd.execs = await trace.stop();
       const seen = new Map<string, number>();
       for (const s of timed.steps) {
         const k = `${s.op} ${s.what}`.trim();
@@ -217,23 +246,31 @@ async function main(): Promise<void> {
         const key = n > 1 ? `${k} #${n}` : k;
         byStep.set(key, [...(byStep.get(key) ?? []), s.ms]);
       }
+      }
     }
     await lease.release();
     await transport.exec(shellJoin(['rm', '-rf', floorDir]));
-    out.push('');
-    out.push(`| step of one \`quick\` job (${values.target}) | median ms of ${JOBS} |`, '|---|---|');
-    for (const [k, ms] of byStep) out.push(`| ${k} | ${median(ms).toFixed(0)} |`);
-    const wall = median(walls);
     const floor = median(floors);
-    out.push(`| **job wall (runOnDevice)** | **${wall.toFixed(0)}** |`);
-    out.push(`| floor: \`python3 main.py\` over one exec | ${floor.toFixed(0)} |`);
-    out.push(`| overhead beyond the floor | ${(wall - floor).toFixed(0)} |`);
-    out.push(`| agent's payloadMs (launch to exit) | ${last?.timing.payloadMs ?? '-'} |`);
-    if (execs[0]) {
-      const py = execs[0].filter((e) => /python/.test(e));
-      out.push('', `Processes started by the device's sshd for one job (strace): ${execs[0].length} execs, ${py.length} of them Python (payload included): ${execs[0].map((e) => e.split('/').pop()).join(', ')}`);
+    for (const sd of sides) {
+      out.push('');
+      out.push(`| ${sd.name}: step of one \`quick\` job (${values.target}) | median ms of ${JOBS} |`, '|---|---|');
+      for (const [k, ms] of sd.byStep) out.push(`| ${k} | ${median(ms).toFixed(0)} |`);
+      const wall = median(sd.walls);
+      out.push(`| **job wall (runOnDevice)** | **${wall.toFixed(0)}** |`);
+      out.push(`| floor: \`python3 main.py\` over one exec | ${floor.toFixed(0)} |`);
+      out.push(`| **overhead beyond the floor** | **${(wall - floor).toFixed(0)}** |`);
+      out.push(`| agent's payloadMs (launch to exit) | ${sd.last?.timing.payloadMs ?? '-'} |`);
+      if (sd.execs.length) {
+        const py = sd.execs.filter((e) => /python/.test(e));
+        out.push('', `Processes the device's sshd started for one later job (strace): ${sd.execs.length} execs, **${py.length} Python starts** (payload included): ${sd.execs.map((e) => e.split('/').pop()).join(', ')}.`);
+      }
+    }
+    if (sides.length === 2) {
+      const [a, b] = sides as [Side, Side];
+      out.push('', `Job wall now / before: ${(median(a.walls) / median(b.walls)).toFixed(2)} (${median(a.walls).toFixed(0)} / ${median(b.walls).toFixed(0)} ms); overhead beyond the floor ${(median(a.walls) - floor).toFixed(0)} vs ${(median(b.walls) - floor).toFixed(0)} ms.`);
     }
   } finally {
+    baseline?.dispose();
     await stop();
     rmSync(dir, { recursive: true, force: true });
   }
