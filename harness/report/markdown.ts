@@ -53,8 +53,7 @@ export function renderMarkdown(input: ReportInput): string {
   const capacity = capacityMarkdown(input.records);
   out.push(...capacity);
   // A run of capacity searches alone has no matrix or claims to show.
-  if (records.length === 0 && capacity.length > 0) return out.join('
-');
+  if (records.length === 0 && capacity.length > 0) return out.join('\n');
   out.push('## 32-bit vs 64-bit at a glance', '');
   const summary = bitsSummary(records);
   out.push(...answer(summary).map((l) => `- ${l}`), '');
