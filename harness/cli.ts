@@ -6,12 +6,12 @@ import { ConfigError, UsageError } from './config/diagnostics.ts';
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<(argv: string[]) => Promise<number>> }> = {
   run: { summary: 'run suites on devices and store the results', load: async () => (await import('./cli/run.ts')).runCommand },
-  envelope: { summary: 'find the largest value of a suite parameter that still passes, per device', load: async () => (await import('./cli/envelope.ts')).envelopeCommand },
   check: { summary: 'validate the inventory and probe each device', load: async () => (await import('./cli/check.ts')).checkCommand },
   list: { summary: 'list devices and suites', load: async () => (await import('./cli/list.ts')).listCommand },
   merge: { summary: 'join the shard runs of one night into one run', load: async () => (await import('./cli/merge.ts')).mergeCommand },
   nightly: { summary: 'the CI nightly: `run` one shard, then `finish` (merge, compare, publish, verdict)', load: async () => (await import('./cli/nightly.ts')).nightlyCommand },
   report: { summary: 'rebuild the reports of a run from its stored results', load: async () => (await import('./cli/report.ts')).reportCommand },
+  envelope: { summary: 'find the largest value of a suite parameter that still passes, per device', load: async () => (await import('./cli/envelope.ts')).envelopeCommand },
   publish: { summary: 'add a night to a static site of nights', load: async () => (await import('./cli/publish.ts')).publishCommand },
   image: { summary: 'build, list and prune QEMU Pi images', load: async () => (await import('./cli/image.ts')).imageCommand },
   console: { summary: "open a QEMU device's serial console", load: async () => (await import('./cli/console.ts')).consoleCommand },
