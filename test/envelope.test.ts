@@ -85,7 +85,7 @@ t.test('hil run --param: one record per combination, shown by Allure as paramete
   const rows = results.filter((x) => x.fullName === 'memory-ladder.cap-256');
   t.equal(new Set(rows.map((x) => x.testCaseId)).size, 1, 'the same test case');
   t.equal(new Set(rows.map((x) => x.historyId)).size, 2, 'each parameter row its own history');
-  t.match(readFileSync(join(run, 'compare.md'), 'utf8'), /\| Device \| Userland \| RAM \| memory-ladder limit_mb=32 \| memory-ladder limit_mb=64 \|/, 'the page has a column per value');
+  t.match(readFileSync(join(run, 'compare.md'), 'utf8'), /\| Device \| Setup \| RAM \| memory-ladder limit_mb=32 \| memory-ladder limit_mb=64 \|/, 'the page has a column per value');
 
   // --baseline matches by device, suite and params: the same run against itself changes nothing,
   // and a run without params is another job altogether.
