@@ -9,24 +9,15 @@ import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { startLocalSshd } from '../scripts/lib/local-sshd.ts';
-import { commandLine } from '../scripts/lib/proc.ts';
+import { processesUnder } from '../scripts/lib/proc.ts';
 import { onlyRunDir, readRecords, startHil, TEST_SUITES, waitFor } from './helpers/hil.ts';
 
 t.setTimeout(600_000);
 
 t.test('a device that dies mid-job is power-cycled, its job retried once, both attempts stored', async (t) => {
   const rack = await startLocalSshd({ dir: t.testdir(), count: 2, defaults: { timeouts: { connect: '3s', boot: '30s' } } });
-  // The power script's sshd runs outside the rack's bookkeeping: end it by its pidfile too.
-  t.teardown(() => {
-    rack.stop();
-    try {
-      const pid = Number(readFileSync(join(rack.dir, 'sshd-1', 'sshd.pid'), 'utf8'));
-      // Only while that pid is still this device's sshd: a stale pidfile may name someone else by now.
-      if (commandLine(pid)?.includes(join(rack.dir, 'sshd-1', 'sshd_config'))) process.kill(pid, 'SIGKILL');
-    } catch {
-      // never started, or gone
-    }
-  });
+  // rack.stop() also ends the sshd the power script starts: it is found by its config's folder.
+  t.teardown(() => rack.stop());
   // The rack's "power" for sshd-1: off kills its sshd by pidfile, on starts it again from its own config.
   const script = join(rack.dir, 'power.sh');
   const log = join(rack.dir, 'power.log');
@@ -66,4 +57,8 @@ t.test('a device that dies mid-job is power-cycled, its job retried once, both a
   const later = of('quick.sshd-2')[0];
   t.equal(later?.outcome, 'infra_error');
   t.match(later?.reason ?? '', /not run: the device went down earlier in this run: it stopped answering, and it has no power: block/);
+
+  // What the power script started is not the rack's own sshd: stopping the rack still ends it.
+  rack.stop();
+  t.same(processesUnder(join(rack.dir, 'sshd-1')), [], 'no sshd of sshd-1 is left running');
 });

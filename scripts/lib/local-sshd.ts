@@ -126,10 +126,10 @@ export async function startLocalSshd(options: LocalSshdOptions): Promise<LocalSs
     devices,
     identityFile,
     inventoryFile: join(dir, 'devices.yaml'),
-    kill: (name) => killDevice(find(devices, name), join(workRoot, name)),
+    kill: (name) => killDevice(find(devices, name), [join(workRoot, name), join(dir, name)]),
     restart: async (name, opts) => {
       const device = find(devices, name);
-      killDevice(device, join(workRoot, name));
+      killDevice(device, [join(workRoot, name), join(dir, name)]);
       if (opts?.newHostKey) {
         for (const type of ['ed25519', 'ecdsa', 'rsa'] as const) {
           rmSync(join(dir, device.name, `host_${type}`), { force: true });
@@ -140,7 +140,7 @@ export async function startLocalSshd(options: LocalSshdOptions): Promise<LocalSs
     },
     stop: () => {
       for (const device of devices) {
-        killDevice(device, join(workRoot, device.name));
+        killDevice(device, [join(workRoot, device.name), join(dir, device.name)]);
         device.cgroup?.remove();
       }
       rmSync(workRoot, { recursive: true, force: true });
@@ -236,11 +236,12 @@ async function launch({ dir, workRoot, name, port, authorizedKeys, capMb, cgroup
 
 /**
  * Kill the daemon, its sessions, and anything still running from the device's
- * folder: the agent detaches from sshd (as it must on a real Pi), so "power
- * off" has to find it by where it runs.
+ * folders: the agent detaches from sshd (as it must on a real Pi), so "power
+ * off" has to find it by where it runs; an sshd a test started again from the
+ * device's config (a power "on" command) is found by that config's folder.
  */
-function killDevice(device: LocalSshdDevice, home: string): void {
-  for (const pid of [device.pid, ...descendantsOf(device.pid), ...processesUnder(home)]) {
+function killDevice(device: LocalSshdDevice, folders: string[]): void {
+  for (const pid of [device.pid, ...descendantsOf(device.pid), ...folders.flatMap((f) => processesUnder(f))]) {
     try {
       process.kill(pid, 'SIGKILL');
     } catch {
