@@ -385,19 +385,8 @@ def module_version(mod):
                 return md.version(dist)
             except md.PackageNotFoundError:
                 pass
-    except ImportError:  # Python 3.7: look for dist-info / egg-info beside it
-        where = list(spec.submodule_search_locations or [])
-        for loc in where:
-            parent = os.path.dirname(loc)
-            try:
-                names = os.listdir(parent)
-            except OSError:
-                continue
-            for dist in DISTS.get(mod, [mod]):
-                pre = dist.replace("-", "_").lower() + "-"
-                for n in names:
-                    if n.lower().replace("-", "_", 1).startswith(pre) and n.endswith((".dist-info", ".egg-info")):
-                        return n[len(pre):].rsplit(".", 1)[0].split("-")[0]
+    except ImportError:  # Python 3.7: dist_version above has already read the dist-info folders
+        pass
     # Debian packages may ship neither: read __version__ from the source.
     for loc in list(spec.submodule_search_locations or []):
         for fn in ("_version.py", "version.py", "__init__.py"):
