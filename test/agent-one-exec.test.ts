@@ -110,6 +110,24 @@ t.test('the job spec env reaches the payload', async (t) => {
   t.equal(String(run.values['got']), '224');
 });
 
+t.test('env values and file names travel byte for byte: line breaks, =, spaces, non-ASCII, empty', async (t) => {
+  // The bundle header is lines and lengths (no json on the device): every awkward value must survive it.
+  const env = { HIL_A: 'two\nlines', HIL_B: 'x=y z', HIL_C: 'Grüße 🍓', HIL_D: '' };
+  const p = plant({
+    'main.py': 'import json, os\nprint("@@hil value env " + json.dumps([os.environ.get(k) for k in ("HIL_A", "HIL_B", "HIL_C", "HIL_D")]))\n' +
+      'print("@@hil value file " + json.dumps(open("sub dir/naïve file.txt").read()))\n',
+  });
+  t.teardown(() => p.dispose());
+  mkdirSync(join(p.payloadDir, 'sub dir'));
+  writeFileSync(join(p.payloadDir, 'sub dir', 'naïve file.txt'), 'über\n');
+  const run = await runOnDevice(local, job(p, { env }), new AbortController().signal);
+  t.equal(run.exit.code, 0, run.logs.stderrTail);
+  t.same(JSON.parse(String(run.values['env'])), ['two\nlines', 'x=y z', 'Grüße 🍓', '']);
+  t.equal(run.values['file'], 'über\n');
+  const bad = await runOnDevice(local, job(p, { env: { 'BAD NAME': '1' } }), new AbortController().signal);
+  t.match(bad.ending, { kind: 'harness_failure', stage: 'deploy', detail: /"BAD NAME"/ }, 'a name the header cannot carry is refused, named');
+});
+
 t.test('a probe that fails, and one that exits with a message, are told apart as before', async (t) => {
   const p = plant({ 'main.py': 'print("never")\n' });
   t.teardown(() => p.dispose());

@@ -217,8 +217,8 @@ const PROBE_FILE = '.hil-probe.py';
 
 /**
  * The job's one stdin: the agent for BOOT, then the payload for `start
- * --bundle` (a JSON header naming each file, its mode and size, then their
- * bytes), so nothing is uploaded file by file.
+ * --bundle` (a header naming each file, its mode and size, and the
+ * environment, then the files' bytes), so nothing is uploaded file by file.
  */
 async function bundle(job: AgentJob): Promise<Buffer> {
   const files: [string, number, Buffer][] = [['hil_phase.py', 0o600, await readFile(AGENT_FILES.phase)]];
@@ -231,8 +231,13 @@ async function bundle(job: AgentJob): Promise<Buffer> {
     const code = 'code' in job.probe ? job.probe.code : await readFile(job.probe.file, 'utf8');
     files.push([PROBE_FILE, 0o600, Buffer.from(code)]);
   }
-  const header = JSON.stringify({ files: files.map(([rel, mode, data]) => [rel, mode, data.length]), env: job.env ?? {} });
-  return Buffer.concat([Buffer.from(`${header}\n`), ...files.map(([, , data]) => data)]);
+  // Lines and lengths, not JSON: the agent reads them without importing json (read_bundle_header in monitor.py).
+  const env = Object.entries(job.env ?? {});
+  for (const [rel] of files) if (rel.includes('\n')) throw new Error(`cannot send ${JSON.stringify(rel)}: a file name with a line break`);
+  for (const [name] of env) if (/[\s=]/.test(name)) throw new Error(`cannot set the environment variable ${JSON.stringify(name)}: a name with a space, line break or =`);
+  const head = [`hil-bundle 1 ${files.length} ${env.length}`, ...files.map(([rel, mode, data]) => `${mode.toString(8)} ${data.length} ${rel}`)].join('\n');
+  const values = env.map(([name, value]) => Buffer.concat([Buffer.from(`${Buffer.byteLength(value)} ${name}\n`), Buffer.from(value)]));
+  return Buffer.concat([Buffer.from(`${head}\n`), ...values, ...files.map(([, , data]) => data)]);
 }
 
 /**

@@ -20,15 +20,21 @@ runs it; with --bundle, `start` then unpacks the payload from the rest of stdin
 (see unpack). With --cleanup, `start` (or `attach`) removes the workdir after
 the end, once the controller has acknowledged it on stdin.
 """
+# Only modules that cost next to nothing to import: on an emulated Pi 3, `json`
+# (with the `re` and `enum` it pulls in) costs 0.35 s, `subprocess` 0.2 s and
+# `argparse` 0.1 s, in every job. Events are written by `dumps` below, child
+# processes started by `spawn`, and `json` and `re` are imported where only the
+# rare paths (facts, kernel log, marker values) need them.
 import errno
-import json
 import os
-import re
 import select
-import signal
-import subprocess
 import sys
 import time
+
+try:
+    import _signal as signal  # the C module: `signal` itself imports enum
+except ImportError:  # not CPython
+    import signal
 
 PROTOCOL = 1
 STATE = ".hil"
@@ -49,7 +55,7 @@ SLOW_MS = 200
 # exec, not the worker's (the ru_maxrss trap).
 LAUNCHER = r"""
 import os, sys
-ctl = int(sys.argv[1]); argv = sys.argv[2:]
+ctl = int(sys.argv[1]); os.chdir(sys.argv[2]); argv = sys.argv[3:]
 pid = os.fork()
 if pid == 0:
     try:
@@ -93,21 +99,137 @@ def read_text(path):
     return data.decode("utf-8", "replace") if data is not None else None
 
 
+def spawn(argv, stdin, stdout, stderr, env=None, keep=()):
+    """Start argv (looked up on PATH) with the given fds as 0, 1 and 2, and `keep`
+    open too; every other fd of ours is close-on-exec, as Python makes them.
+    Returns the pid; raises OSError when argv cannot be run. posix_spawn (vfork
+    underneath) where there is one: a forked copy of the agent costs an emulated
+    Pi more than the import of subprocess saved."""
+    for fd in keep:
+        os.set_inheritable(fd, True)
+    env = dict(os.environ) if env is None else env
+    if hasattr(os, "posix_spawnp"):  # Python 3.8+
+        acts = [(os.POSIX_SPAWN_DUP2, fd, std) for fd, std in ((stdin, 0), (stdout, 1), (stderr, 2))]
+        return os.posix_spawnp(argv[0], argv, env, file_actions=acts)
+    r, w = os.pipe()  # close-on-exec: EOF when exec succeeds, the error otherwise
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            for fd, std in ((stdin, 0), (stdout, 1), (stderr, 2)):
+                os.dup2(fd, std)
+            os.execvpe(argv[0], argv, env)
+        except BaseException as e:
+            try:
+                os.write(w, ("%s: %s" % (argv[0], e)).encode("utf-8", "replace"))
+            except BaseException:
+                pass
+        os._exit(127)
+    os.close(w)
+    err = b""
+    while True:
+        chunk = os.read(r, 4096)
+        if not chunk:
+            break
+        err += chunk
+    os.close(r)
+    if err:
+        os.waitpid(pid, 0)
+        raise OSError(err.decode("utf-8", "replace"))
+    return pid
+
+
+def exit_code(status):
+    """A wait status as subprocess reports it: the exit code, or minus the signal."""
+    return os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status)
+
+
 def run_cmd(argv, timeout=5.0):
     """(returncode, stdout, stderr); returncode None when the tool is missing."""
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    null = os.open(os.devnull, os.O_RDONLY)
     try:
-        p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           stdin=subprocess.DEVNULL, timeout=timeout)
-    except (OSError, subprocess.SubprocessError) as e:
+        pid = spawn(argv, null, out_w, err_w)
+    except OSError as e:
+        for fd in (out_r, err_r):
+            os.close(fd)
         return None, "", str(e)
-    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+    finally:
+        for fd in (out_w, err_w, null):
+            os.close(fd)
+    got = {out_r: b"", err_r: b""}
+    open_fds = [out_r, err_r]
+    until = time.monotonic() + timeout
+    while open_fds:
+        left = until - time.monotonic()
+        if left <= 0:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+            break
+        try:
+            ready, _, _ = select.select(open_fds, [], [], left)
+        except InterruptedError:
+            continue
+        for fd in ready:
+            data = os.read(fd, 65536)
+            if data:
+                got[fd] += data
+            else:
+                open_fds.remove(fd)
+    for fd in (out_r, err_r):
+        os.close(fd)
+    _, status = os.waitpid(pid, 0)
+    if open_fds:
+        return None, "", "%s: no answer within %g s" % (argv[0], timeout)
+    return exit_code(status), got[out_r].decode("utf-8", "replace"), got[err_r].decode("utf-8", "replace")
+
+
+SIGNAMES = {}
 
 
 def signame(num):
-    try:
-        return signal.Signals(num).name[3:]
-    except ValueError:
-        return str(num)
+    """KILL for 9, as signal.Signals would name it (which needs enum)."""
+    if not SIGNAMES:
+        for k in sorted(dir(signal)):  # sorted: of two aliases (SIGABRT, SIGIOT) the canonical comes first
+            v = getattr(signal, k)
+            if k.startswith("SIG") and not k.startswith("SIG_") and isinstance(v, int):
+                SIGNAMES.setdefault(int(v), k[3:])
+    return SIGNAMES.get(num, str(num))
+
+
+# json.dumps(obj, separators=(",", ":")) for what the agent writes (dicts, lists, strings,
+# numbers, booleans, None), ASCII only as json.dumps makes it; a float that is not finite is null.
+ESCAPES = dict((i, "\\u%04x" % i) for i in list(range(32)) + [127])
+ESCAPES.update({ord('"'): '\\"', ord("\\"): "\\\\", 8: "\\b", 9: "\\t", 10: "\\n", 12: "\\f", 13: "\\r"})
+
+
+def dumps(v):
+    if v is None:
+        return "null"
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if isinstance(v, str):
+        s = v.translate(ESCAPES)
+        if not s.isascii():
+            s = "".join(c if ord(c) < 128 else (
+                "\\u%04x" % ord(c) if ord(c) < 0x10000 else
+                "\\u%04x\\u%04x" % (0xD800 + ((ord(c) - 0x10000) >> 10), 0xDC00 + ((ord(c) - 0x10000) & 0x3FF)))
+                for c in s)
+        return '"' + s + '"'
+    if isinstance(v, int):
+        return str(int(v))
+    if isinstance(v, float):
+        return repr(v) if v - v == 0 else "null"
+    if isinstance(v, dict):
+        return "{" + ",".join(dumps(str(k)) + ":" + dumps(x) for k, x in v.items()) + "}"
+    if isinstance(v, (list, tuple)):
+        return "[" + ",".join(dumps(x) for x in v) + "]"
+    raise TypeError("cannot write %s as JSON" % type(v).__name__)
 
 
 class ProcFile(object):
@@ -197,8 +319,17 @@ def foreign_agents(own_wd):
     own_run = os.path.dirname(own_wd)
     root = os.path.dirname(own_run)
     found = {}
-    for pid, _ in scan_proc():
-        argv = (read_bytes("/proc/%d/cmdline" % pid) or b"").split(b"\0")
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        names = []
+    for name in names:
+        # The command line alone (no stat first): a busy Pi has hundreds of processes, and this runs twice a job.
+        data = read_bytes("/proc/%s/cmdline" % name) if name.isdigit() else None
+        if not data or b".hil-monitor.py" not in data:
+            continue
+        pid = int(name)
+        argv = data.split(b"\0")
         if not any(a.endswith(b".hil-monitor.py") for a in argv) or b"start" not in argv or b"--workdir" not in argv:
             continue
         i = argv.index(b"--workdir") + 1
@@ -348,6 +479,7 @@ def ensure_site():
 def dist_version(spec, mod):
     """The version in a .dist-info or .egg-info folder beside the module, or None. A folder listing:
     importlib.metadata costs a slow Pi seconds to import."""
+    import re
     wanted = set(re.sub(r"[-_.]+", "_", d).lower() for d in DISTS.get(mod, [mod]))
     where = list(spec.submodule_search_locations or []) or ([spec.origin] if spec.origin else [])
     for loc in where:
@@ -368,6 +500,7 @@ def dist_version(spec, mod):
 def module_version(mod):
     """Version of a module WITHOUT importing it (importing TF costs ~500 MB)."""
     import importlib.util
+    import re
     ensure_site()
     try:
         spec = importlib.util.find_spec(mod)
@@ -398,6 +531,7 @@ def module_version(mod):
 
 
 def detect_emulation():
+    import re
     compat = (read_text("/proc/device-tree/compatible") or "").replace("\0", " ").strip()
     if "linux,dummy-virt" in compat or "qemu" in compat.lower():
         return True, "device-tree compatible " + compat
@@ -426,6 +560,7 @@ def facts_now(throttle=None):
 
 def gather_facts(standin=None, throttle=None):
     """Every fact about the device; `throttle` is a read_throttled() already taken."""
+    import re
     u = os.uname()
     meminfo = read_bytes("/proc/meminfo") or b""
     ram_kb = number_after(meminfo, b"MemTotal:") or 0
@@ -480,6 +615,7 @@ def gather_facts(standin=None, throttle=None):
 
 def kernel_oom_lines(pids, since_uptime, since_epoch, unavailable):
     """Kernel log lines about OOM that name one of `pids`: dmesg, else journalctl -k."""
+    import re
     pat = re.compile(r"(Killed process|pid=|reaped process) ?(%s)\b" % "|".join(str(p) for p in pids))
 
     def pick(lines, stamped):
@@ -531,7 +667,7 @@ class EventLog(object):
         self.wake_fd = None  # `start` in the foreground waits on this pipe for events other than samples
 
     def emit(self, obj):
-        self.write((json.dumps(obj, separators=(",", ":")) + "\n").encode())
+        self.write((dumps(obj) + "\n").encode())
         if self.wake_fd is not None:
             try:
                 os.write(self.wake_fd, b".")
@@ -874,12 +1010,13 @@ class Markers(object):
         elif len(parts) == 2 and parts[1] == "endphase":
             self.start(None)
         elif len(parts) == 4 and parts[1] == "value":
+            import json  # values are rare; the agent does without json otherwise
             try:
                 val = json.loads(parts[3])
             except ValueError:
                 val = parts[3]
             if not (val is None or isinstance(val, (str, int, float, bool))):
-                val = json.dumps(val, separators=(",", ":"))
+                val = dumps(val)
             self.values[parts[2]] = val
             self.log.emit({"type": "value", "key": parts[2], "value": val, "t": self.clock.rel()})
 
@@ -999,13 +1136,15 @@ class PayloadRunner(object):
         env["PYTHONUNBUFFERED"] = "1"  # markers must arrive when printed
         self.since_uptime = float((read_text("/proc/uptime") or "0").split()[0])
         self.since_epoch = time.time()
-        launcher = subprocess.Popen([sys.executable, "-S", "-c", LAUNCHER, str(ctl_w)] + list(argv),
-                                    cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out_w,
-                                    stderr=err_w, pass_fds=(ctl_w,), close_fds=True)
-        for fd in (out_w, err_w, ctl_w):
-            os.close(fd)
+        null = os.open(os.devnull, os.O_RDONLY)
+        try:
+            launcher = spawn([sys.executable, "-S", "-c", LAUNCHER, str(ctl_w), cwd] + list(argv),
+                             null, out_w, err_w, env=env, keep=(ctl_w,))
+        finally:
+            for fd in (out_w, err_w, ctl_w, null):
+                os.close(fd)
         self.pump({out_r: self.out[1], err_r: self.out[2]}, ctl_r)
-        launcher.wait()
+        os.waitpid(launcher, 0)
         for o in self.out.values():
             o.close()
         self.finish()
@@ -1061,7 +1200,7 @@ class PayloadRunner(object):
             self.clock.start()
             self.sampler.track(self.pid)
             with open(os.path.join(self.st, "payload.json"), "w") as fh:
-                json.dump({"pid": self.pid, "pgid": self.pid}, fh)
+                fh.write(dumps({"pid": self.pid, "pgid": self.pid}))
             cg = self.sources
             self.log.emit({"type": "start", "pid": self.pid, "pgid": self.pid, "t": 0,
                            "cgroup": (cg.cg_kind + ":" + cg.cg_dir) if cg.cg_kind else None})
@@ -1447,10 +1586,27 @@ def clean_after_ack(wd):
         pass
     if not got.startswith(b"ok"):
         return
-    import shutil
-    shutil.rmtree(os.path.abspath(wd), ignore_errors=True)
+    remove_tree(os.path.abspath(wd))
     try:
         os.rmdir(os.path.dirname(os.path.abspath(wd)))  # refused while other jobs of the run remain
+    except OSError:
+        pass
+
+
+def remove_tree(top):
+    """shutil.rmtree(top, ignore_errors=True), without importing shutil. Symbolic links are removed, never followed."""
+    for here, dirs, files in os.walk(top, topdown=False):
+        for n in files + dirs:
+            p = os.path.join(here, n)
+            try:
+                if n in dirs and not os.path.islink(p):
+                    os.rmdir(p)
+                else:
+                    os.unlink(p)
+            except OSError:
+                pass
+    try:
+        os.rmdir(top)
     except OSError:
         pass
 
@@ -1460,11 +1616,30 @@ def read_pid(st):
     return int(text) if text and text.strip().isdigit() else None
 
 
+def read_bundle_header(stream):
+    """The bundle's header: a line `hil-bundle 1 FILES ENVS`, then a line `MODE SIZE PATH`
+    per file (mode in octal) and, per environment variable, a line `LENGTH NAME` and
+    the value's LENGTH bytes. Lines and lengths, not JSON: see the imports."""
+    first = stream.readline().split()
+    if len(first) != 4 or first[:2] != [b"hil-bundle", b"1"]:
+        raise ValueError("not a version 1 bundle header: %r" % b" ".join(first)[:80])
+    files, env = [], {}
+    for _ in range(int(first[2])):
+        mode, size, rel = stream.readline().rstrip(b"\n").split(b" ", 2)
+        files.append((rel.decode("utf-8"), int(mode, 8), int(size)))
+    for _ in range(int(first[3])):
+        size, name = stream.readline().rstrip(b"\n").split(b" ", 1)
+        value = stream.read(int(size))
+        if len(value) != int(size):
+            raise ValueError("bundle cut short in the value of %s" % name.decode("utf-8", "replace"))
+        env[name.decode("utf-8")] = value.decode("utf-8")
+    return {"files": files, "env": env}
+
+
 def unpack(wd, stream):
-    """The payload from the controller, after the agent on stdin: one JSON line
-    {"files": [[path, mode, size], ...], "env": {...}}, then the files' bytes in
-    that order. Returns the header."""
-    header = json.loads(stream.readline().decode("utf-8"))
+    """The payload from the controller, after the agent on stdin: the header
+    (read_bundle_header), then the files' bytes in its order. Returns the header."""
+    header = read_bundle_header(stream)
     made = set()
     for rel, mode, size in header.get("files", []):
         parts = rel.split("/")
@@ -1557,6 +1732,8 @@ def cmd_kill(a):
     with open(os.path.join(st, KILL_MARKER), "w") as f:
         f.write(str(time.time()))
     info = read_text(os.path.join(st, "payload.json"))
+    if info:
+        import json
     pgid = json.loads(info)["pgid"] if info else None
     events = os.path.join(st, "events.jsonl")
     done = os.path.exists(events) and b'"type":"end"' in open(events, "rb").read()
@@ -1572,12 +1749,12 @@ def cmd_kill(a):
         time.sleep(0.02)
     ended = b'"type":"end"' in (open(os.path.join(st, "events.jsonl"), "rb").read()
                                 if os.path.exists(os.path.join(st, "events.jsonl")) else b"")
-    print(json.dumps({"pgid": pgid, "workerGone": not (pid and alive(pid)), "ended": ended}))
+    print(dumps({"pgid": pgid, "workerGone": not (pid and alive(pid)), "ended": ended}))
     return 0
 
 
 def cmd_facts(a):
-    print(json.dumps(gather_facts(a.standin)))
+    print(dumps(gather_facts(a.standin)))
     return 0
 
 
@@ -1626,52 +1803,92 @@ def cmd_health(a):
     if free_mb is not None:
         avail_kb = free_mb * 1024 if avail_kb is None else min(avail_kb, free_mb * 1024)
     thr, thr_error = throttled_now()
-    print(json.dumps({"epochMs": int(time.time() * 1000), "memAvailKb": avail_kb, "memCapped": limit_mb is not None,
-                      "diskFreeKb": disk_free_kb, "diskError": disk_error,
-                      "throttled": thr, "throttledUnavailable": thr_error}))
+    print(dumps({"epochMs": int(time.time() * 1000), "memAvailKb": avail_kb, "memCapped": limit_mb is not None,
+                 "diskFreeKb": disk_free_kb, "diskError": disk_error,
+                 "throttled": thr, "throttledUnavailable": thr_error}))
     return 0
 
 
+# Each command's options: name -> (attribute, kind, default); kind is str, float, int, a tuple of the
+# values allowed, or a constant that the flag sets. `start` takes the payload's argv after its options.
+TAKES = object()
+OPTIONS = {
+    "start": {"--workdir": ("workdir", str, None), "--deadline-s": ("deadline_s", float, None),
+              "--interval-ms": ("interval_ms", float, 50.0), "--probe": ("probe", str, None),
+              # full: every fact; now: only those that change (the controller has the rest from this run); none.
+              "--facts": ("facts", ("full", "now", "none"), "full"), "--no-facts": ("facts", "none", "full"),
+              "--standin": ("standin", str, None), "--bundle": ("bundle", True, False),
+              "--cleanup": ("cleanup", True, False)},
+    "attach": {"--workdir": ("workdir", str, None), "--offset": ("offset", int, 0), "--cleanup": ("cleanup", True, False)},
+    "kill": {"--workdir": ("workdir", str, None)},
+    "facts": {"--standin": ("standin", str, None)},
+    "health": {"--root": ("root", str, None)},
+}
+REQUIRED = {"start": ("--workdir", "--deadline-s"), "attach": ("--workdir",), "kill": ("--workdir",), "health": ("--root",)}
+COMMANDS = {"start": cmd_start, "attach": cmd_attach, "kill": cmd_kill, "facts": cmd_facts, "health": cmd_health}
+
+
+class Args(object):
+    pass
+
+
+def parse_args(argv):
+    """The command and its options, as argparse would read them (argparse itself costs a slow Pi
+    a tenth of a second). Raises ValueError with what is wrong."""
+    if not argv or argv[0] not in OPTIONS:
+        raise ValueError("a command is needed, one of: %s" % ", ".join(sorted(OPTIONS)))
+    cmd, spec = argv[0], OPTIONS[argv[0]]
+    a = Args()
+    a.cmd, a.argv = cmd, []
+    for name, (dest, _, default) in sorted(spec.items()):
+        if not hasattr(a, dest):
+            setattr(a, dest, default)
+    i = 1
+    while i < len(argv):
+        word = argv[i]
+        if cmd == "start" and (word == "--" or not word.startswith("-")):
+            a.argv = argv[i + 1:] if word == "--" else argv[i:]
+            break
+        name, eq, inline = word.partition("=")
+        if name not in spec:
+            raise ValueError("%s: unknown option %s" % (cmd, name))
+        dest, kind, _ = spec[name]
+        if not isinstance(kind, (type, tuple)):
+            if eq:
+                raise ValueError("%s: %s takes no value" % (cmd, name))
+            setattr(a, dest, kind)
+            i += 1
+            continue
+        if eq:
+            value = inline
+        elif i + 1 < len(argv):
+            i += 1
+            value = argv[i]
+        else:
+            raise ValueError("%s: %s needs a value" % (cmd, name))
+        if isinstance(kind, tuple):
+            if value not in kind:
+                raise ValueError("%s: %s must be one of %s, not %r" % (cmd, name, ", ".join(kind), value))
+            setattr(a, dest, value)
+        else:
+            try:
+                setattr(a, dest, kind(value))
+            except ValueError:
+                raise ValueError("%s: %s needs a number, not %r" % (cmd, name, value))
+        i += 1
+    missing = [n for n in REQUIRED.get(cmd, ()) if getattr(a, spec[n][0]) is None]
+    if missing:
+        raise ValueError("%s: %s required" % (cmd, " and ".join(missing)))
+    return a
+
+
 def main(argv):
-    import argparse
-    p = argparse.ArgumentParser(prog="monitor.py")
-    sub = p.add_subparsers(dest="cmd")
-    s = sub.add_parser("start")
-    s.add_argument("--workdir", required=True)
-    s.add_argument("--deadline-s", type=float, required=True)
-    s.add_argument("--interval-ms", type=float, default=50.0)
-    s.add_argument("--probe")
-    # full: every fact; now: only those that change (the controller has the rest from this run); none.
-    s.add_argument("--facts", choices=("full", "now", "none"), default="full")
-    s.add_argument("--no-facts", dest="facts", action="store_const", const="none")
-    s.add_argument("--standin")
-    s.add_argument("--bundle", action="store_true", help="unpack the payload from stdin first")
-    s.add_argument("--cleanup", action="store_true", help="remove the workdir after the end, once acknowledged")
-    s.add_argument("argv", nargs=argparse.REMAINDER)
-    at = sub.add_parser("attach")
-    at.add_argument("--workdir", required=True)
-    at.add_argument("--offset", type=int, default=0)
-    at.add_argument("--cleanup", action="store_true")
-    k = sub.add_parser("kill")
-    k.add_argument("--workdir", required=True)
-    fa = sub.add_parser("facts")
-    fa.add_argument("--standin")
-    he = sub.add_parser("health")
-    he.add_argument("--root", required=True)
-    a = p.parse_args(argv)
-    if a.cmd == "start":
-        a.argv = a.argv[1:] if a.argv[:1] == ["--"] else a.argv
-        return cmd_start(a)
-    if a.cmd == "attach":
-        return cmd_attach(a)
-    if a.cmd == "kill":
-        return cmd_kill(a)
-    if a.cmd == "facts":
-        return cmd_facts(a)
-    if a.cmd == "health":
-        return cmd_health(a)
-    p.print_help(sys.stderr)
-    return 2
+    try:
+        a = parse_args(argv)
+    except ValueError as e:
+        sys.stderr.write("usage: monitor.py start|attach|kill|facts|health [options]\nmonitor.py: %s\n" % e)
+        return 2
+    return COMMANDS[a.cmd](a)
 
 
 if __name__ == "__main__":
