@@ -214,6 +214,8 @@ async function main(): Promise<void> {
       const trace = sshdPid !== null && i === JOBS - 1 ? traceExecs(sshdPid) : null;
       if (trace) await sleep(300);
       t = performance.now();
+      // When each event reaches the controller: where inside the one exec the time goes.
+      const arrivals = new Map<string, number>();
       const last = await sd.run(
         timed,
         {
@@ -232,6 +234,9 @@ async function main(): Promise<void> {
           ...(standIn ? { standIn } : {}),
         },
         new AbortController().signal,
+        (e) => {
+          if (e.type !== 'sample' && !arrivals.has(e.type)) arrivals.set(e.type, performance.now() - t);
+        },
       );
       sd.walls.push(performance.now() - t);
       sd.last = last;
@@ -245,6 +250,10 @@ async function main(): Promise<void> {
         seen.set(k, n);
         const key = n > 1 ? `${k} #${n}` : k;
         byStep.set(key, [...(byStep.get(key) ?? []), s.ms]);
+      }
+      for (const [type, ms] of arrivals) {
+        const key = `… \`${type}\` event arrives (ms after the job began)`;
+        byStep.set(key, [...(byStep.get(key) ?? []), ms]);
       }
       }
     }
