@@ -96,7 +96,7 @@ t.test('hil run --param: one record per combination, shown by Allure as paramete
   t.equal(diffRuns(records, plain.slice(0, 1)).added.length, 4);
 });
 
-t.test('hil envelope records its search in run.json', async (t) => {
+t.test('hil envelope records its search in run.json; its page counts the probes\' devices and suites', async (t) => {
   const file = inventory('small-envelope', DEBIAN_PYTHON, [256, 512]);
   const out = join(dir, 'small-envelope-runs');
   // Two probes a device (32, then 64 MB, the top of the range), far under the caps.
@@ -109,6 +109,9 @@ t.test('hil envelope records its search in run.json', async (t) => {
   t.same(selection.params, { step_mb: [8] }, 'the value --fix held');
   t.same(selection.envelope, { param: 'limit_mb', from: 32, to: 64, factor: 2, resolution: 1.5 }, 'the search');
   t.same(selection.suites, ['memory-ladder']);
+  // Only probes: the headline still counts them, by device and by suite (not by parameter value).
+  t.match(readFileSync(join(run, 'compare.md'), 'utf8'), /· 2 devices × 1 suites, 4 jobs ·/);
+  t.match(readFileSync(join(run, 'compare.html'), 'utf8'), /<li>2 devices × 1 suites, 4 jobs<\/li>/);
 });
 
 t.test('hil envelope: keras-train units on 512 MB, 1 GB and 2 GB with real TensorFlow', async (t) => {
