@@ -2,7 +2,10 @@
  * Parameters and capacity searches for real, through the `hil` command line
  * on local memory-capped devices (cgroups; needs root):
  * - `hil run --param` on two devices stores one record per combination, and
- *   the generated Allure report shows them as parameter rows of one test;
+ *   the generated Allure report shows them as parameter rows of one test,
+ *   and run.json keeps the values given;
+ * - a two-probe memory-ladder `hil envelope`: run.json keeps the search and
+ *   the --fix values, and the pages' headline counts the probes;
  * - `hil envelope` for keras-train over `units` with real TensorFlow on
  *   512 MB, 1 GB and 2 GB caps: envelopes that grow with the cap, bounded by
  *   a passed record and an oom_killed or memory_error record, within the
