@@ -80,6 +80,38 @@ t.test('hil list prints devices, groups and suites', async (t) => {
   t.match(r.stdout, /sleepy\s+60 s\s+1\s+Sleeps 3 s/);
 });
 
+t.test("hil list shows each suite's parameters at their defaults, with their units or choices", async (t) => {
+  const dir = t.testdir({
+    'devices.yaml': LOCAL,
+    suites: { knobs: {
+      'suite.yaml': `description: Has one parameter of each type.
+timeout: 60s
+phases: [run]
+params:
+  rows: {type: integer, default: 10, unit: samples, meaning: rows of data}
+  scale: {type: number, default: 0.5, meaning: a factor}
+  mode: {type: string, default: fast, choices: [fast, slow], meaning: which path}
+probe: {}
+expectations:
+  - when: {}
+    allow: [passed]
+    claim: none
+`,
+      'main.py': 'pass\n',
+    } },
+  });
+  const r = await hil(['list', '-i', join(dir, 'devices.yaml'), '--suites', join(dir, 'suites')]);
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, /name\s+timeout\s+expectations\s+params \(default\)\s+description/);
+  t.match(r.stdout, /knobs\s+60 s\s+1\s+rows=10 samples, scale=0\.5, mode=fast \(fast\|slow\)\s+Has one parameter/);
+  // The project's suites: a suite without params: leaves the column empty.
+  const project = await hil(['list', '-i', join(dir, 'devices.yaml')]);
+  t.equal(project.code, 0, project.stderr);
+  t.match(project.stdout, /memory-ladder\s+300 s\s+\d+\s+step_mb=16 MB, limit_mb=8192 MB\s+Allocates/);
+  t.match(project.stdout, /keras-train\s+\d+ s\s+\d+\s+samples=10 samples, units=10 units\s+Trains/);
+  t.match(project.stdout, /device-listing\s+\d+ s\s+\d+\s+Prints the TensorFlow version/);
+});
+
 t.test('configuration and usage errors exit 2 with positions', async (t) => {
   const dir = t.testdir();
   const broken = inventory(dir, 'devices:\n  - name: x\n    transport: serial\n');

@@ -2,7 +2,10 @@
  * Parameters and capacity searches for real, through the `hil` command line
  * on local memory-capped devices (cgroups; needs root):
  * - `hil run --param` on two devices stores one record per combination, and
- *   the generated Allure report shows them as parameter rows of one test;
+ *   the generated Allure report shows them as parameter rows of one test,
+ *   and run.json keeps the values given;
+ * - a two-probe memory-ladder `hil envelope`: run.json keeps the search and
+ *   the --fix values, and the pages' headline counts the probes;
  * - `hil envelope` for keras-train over `units` with real TensorFlow on
  *   512 MB, 1 GB and 2 GB caps: envelopes that grow with the cap, bounded by
  *   a passed record and an oom_killed or memory_error record, within the
@@ -17,7 +20,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { hil, onlyRunDir, readRecords } from './helpers/hil.ts';
+import { hil, onlyRunDir, readMeta, readRecords } from './helpers/hil.ts';
 import { DEBIAN_PYTHON, tfPython } from './helpers/tf-venv.ts';
 import { launchChromium, watchErrors } from './helpers/browser.ts';
 import { warmVenv } from '../scripts/measure-caps.ts';
@@ -60,6 +63,7 @@ t.test('hil run --param: one record per combination, shown by Allure as paramete
   const run = onlyRunDir(out);
   const records = readRecords(run);
   t.equal(r.code, 0, r.stderr.slice(-2000));
+  t.same(readMeta(run).selection.params, { limit_mb: [32, 64] }, 'run.json records the --param values, parsed');
   t.same(records.map((x) => x.jobId).sort(), [
     'memory-ladder.cap-256[limit_mb=32]',
     'memory-ladder.cap-256[limit_mb=64]',
@@ -93,6 +97,24 @@ t.test('hil run --param: one record per combination, shown by Allure as paramete
   t.same([same.changes, same.added, same.removed], [[], [], []]);
   const plain = records.map((x): ResultRecord => ({ ...x, params: {}, jobId: `${x.suite}.${x.device.name}` }));
   t.equal(diffRuns(records, plain.slice(0, 1)).added.length, 4);
+});
+
+t.test('hil envelope records its search in run.json; its page counts the probes\' devices and suites', async (t) => {
+  const file = inventory('small-envelope', DEBIAN_PYTHON, [256, 512]);
+  const out = join(dir, 'small-envelope-runs');
+  // Two probes a device (32, then 64 MB, the top of the range), far under the caps.
+  const r = await hil(['envelope', '-i', file, '--suite', 'memory-ladder', '--param', 'limit_mb', '--fix', 'step_mb=8', '--from', '32', '--to', '64', '--factor', '2', '--resolution', '1.5', '--out', out], env);
+  t.equal(r.code, 0, r.stderr.slice(-3000));
+  const run = onlyRunDir(out);
+  const records = readRecords(run);
+  t.same(records.map((x) => `${x.device.name} ${x.params.limit_mb} ${x.params.step_mb} ${x.outcome}`).sort(), ['cap-256 32 8 passed', 'cap-256 64 8 passed', 'cap-512 32 8 passed', 'cap-512 64 8 passed']);
+  const { selection } = readMeta(run);
+  t.same(selection.params, { step_mb: [8] }, 'the value --fix held');
+  t.same(selection.envelope, { param: 'limit_mb', from: 32, to: 64, factor: 2, resolution: 1.5 }, 'the search');
+  t.same(selection.suites, ['memory-ladder']);
+  // Only probes: the headline still counts them, by device and by suite (not by parameter value).
+  t.match(readFileSync(join(run, 'compare.md'), 'utf8'), /· 2 devices × 1 suites, 4 jobs ·/);
+  t.match(readFileSync(join(run, 'compare.html'), 'utf8'), /<li>2 devices × 1 suites, 4 jobs<\/li>/);
 });
 
 t.test('hil envelope: keras-train units on 512 MB, 1 GB and 2 GB with real TensorFlow', async (t) => {

@@ -127,7 +127,15 @@ export async function envelopeCommand(argv: string[]): Promise<number> {
     endedAt: null,
     harnessVersion: harnessVersion(),
     gitSha: gitSha(),
-    selection: { devices: devices.map((d) => d.name), tags: stringList(values['tag']), suites: [suite.name], shard: null, concurrency },
+    selection: {
+      devices: devices.map((d) => d.name),
+      tags: stringList(values['tag']),
+      suites: [suite.name],
+      shard: null,
+      concurrency,
+      params: Object.fromEntries(Object.entries(fixed).map(([k, v]) => [k, [v]])),
+      envelope: { param: name, from: spec.from, to: spec.to, factor: spec.factor, resolution: spec.resolution },
+    },
     inventory: { file: inventory.file, devices: inventory.devices.map((d) => ({ name: d.name, transport: d.transport, model: d.model, ramMb: d.ramMb, arch: d.arch, tags: d.tags, target: describeTarget(d) })) },
     // A search decides its jobs as it goes: none are planned ahead.
     jobs: [],

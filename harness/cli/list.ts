@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { projectDir } from '../host/paths.ts';
 import { loadInventory } from '../inventory/load.ts';
 import { parseShard, selectDevices } from '../run/plan.ts';
+import type { ParamDecls } from '../suite/params.ts';
 import { loadSuites } from '../suite/suite.ts';
 import { describeTarget } from '../transport/factory.ts';
 import { helpText, parseCommand, type CommandSpec } from './args.ts';
@@ -18,6 +19,13 @@ export const LIST_SPEC: CommandSpec = {
     shard: { type: 'string', arg: 'i/n', help: 'only the devices shard i of n gets (what `hil run --shard i/n` runs on)' },
   },
 };
+
+/** What `--param` may set, each at its default: "step_mb=16 MB, limit_mb=8192 MB", "mode=fast (fast|slow)". */
+function paramsText(params: ParamDecls): string {
+  return Object.values(params)
+    .map((p) => `${p.name}=${String(p.default)}${p.unit === null ? '' : ` ${p.unit}`}${p.choices === null ? '' : ` (${p.choices.join('|')})`}`)
+    .join(', ');
+}
 
 export async function listCommand(argv: string[]): Promise<number> {
   const { values, help } = parseCommand(LIST_SPEC, argv);
@@ -47,8 +55,8 @@ export async function listCommand(argv: string[]): Promise<number> {
   process.stdout.write('\nSuites\n');
   process.stdout.write(
     table(
-      ['name', 'timeout', 'expectations', 'description'],
-      suites.map((s) => [s.name, `${Math.round(s.timeoutMs / 1000)} s`, String(s.expectations.length), s.description.split('\n')[0] ?? '']),
+      ['name', 'timeout', 'expectations', 'params (default)', 'description'],
+      suites.map((s) => [s.name, `${Math.round(s.timeoutMs / 1000)} s`, String(s.expectations.length), paramsText(s.params), s.description.split('\n')[0] ?? '']),
     ),
   );
   return 0;

@@ -103,7 +103,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     endedAt: null,
     harnessVersion: harnessVersion(),
     gitSha: gitSha(),
-    selection: { ...selection, shard: shardSpec, concurrency },
+    selection: { ...selection, shard: shardSpec, concurrency, params: matrix },
     inventory: { file: inventory.file, devices: inventory.devices.map((d) => ({ name: d.name, transport: d.transport, model: d.model, ramMb: d.ramMb, arch: d.arch, tags: d.tags, target: describeTarget(d) })) },
     jobs: jobs.map((j) => j.id),
     exitCode: null,

@@ -9,7 +9,7 @@ import { jobAnchor, SETUPS, setupOf, verdictLabel } from './cell.ts';
 import type { RunDiff } from './diff.ts';
 import { escapeHtml as esc, formatDelta, formatMb, formatMs, formatRam } from './format.ts';
 import { PEAK_NOTE, bootText, bootsByDevice, cellNotes, peakText, sessionText, truncationTexts } from './notes.ts';
-import { cellOf, deviceOrder, suiteOrder, type DeviceRow } from './order.ts';
+import { cellOf, deviceOrder, runSize, suiteOrder, type DeviceRow } from './order.ts';
 import { OUTCOME_COLORS } from './palette.ts';
 import { regressionsHtml } from './regressions-section.ts';
 import { peakBarsSvg, timelineSvg } from './svg.ts';
@@ -120,16 +120,17 @@ footer{margin-top:48px;color:var(--muted);font-size:12.5px;border-top:1px solid 
 `;
 }
 
-function header(input: ReportInput, deviceCount: number, suiteCount: number): string {
+function header(input: ReportInput): string {
   const { meta, records } = input;
+  const size = runSize(records);
   const counts = { expected: 0, unexpected: 0, infra: 0, skipped: 0, notinstalled: 0, none: 0 };
   for (const r of records) counts[verdictLabel(r).key] += 1;
   const started = meta.startedAt.replace('T', ' ').replace(/:\d\d(\.\d+)?Z$/, ' UTC');
   const chip = (n: number, label: string) => `<li class="chip"><b>${n}</b> ${label}</li>`;
   return `<header class="top">
 <h1>Can TensorFlow run on this Raspberry Pi?</h1>
-<p class="lede">The article's three examples, measured on ${deviceCount} devices across 32-bit and 64-bit userlands: how each run ended, how much memory it needed, and whether that matched what the article claims.</p>
-<ul class="meta"><li>run <b>${esc(meta.runId)}</b></li><li>started <b>${esc(started)}</b></li><li>${deviceCount} devices × ${suiteCount} suites, ${records.length} jobs</li><li>pi-hil ${esc(meta.harnessVersion)}${meta.gitSha ? ` @ <code>${esc(meta.gitSha.slice(0, 7))}</code>` : ''}</li>${input.diff ? `<li>baseline <b>${esc(input.diff.baselineRunId)}</b></li>` : ''}</ul>
+<p class="lede">The article's three examples, measured on ${size.devices} devices across 32-bit and 64-bit userlands: how each run ended, how much memory it needed, and whether that matched what the article claims.</p>
+<ul class="meta"><li>run <b>${esc(meta.runId)}</b></li><li>started <b>${esc(started)}</b></li><li>${size.devices} devices × ${size.suites} suites, ${size.jobs} jobs</li><li>pi-hil ${esc(meta.harnessVersion)}${meta.gitSha ? ` @ <code>${esc(meta.gitSha.slice(0, 7))}</code>` : ''}</li>${input.diff ? `<li>baseline <b>${esc(input.diff.baselineRunId)}</b></li>` : ''}</ul>
 <ul class="chips" aria-label="Verdicts">${chip(counts.expected, 'as expected')}${chip(counts.unexpected, 'unexpected')}${chip(counts.infra, 'infrastructure')}${chip(counts.skipped, 'never probed')}${counts.notinstalled ? chip(counts.notinstalled, 'not installed') : ''}${counts.none ? chip(counts.none, 'without expectation') : ''}</ul>
 ${unreadableBanner(input.unreadable ?? [], records.length)}
 <nav class="toc" aria-label="Sections">${input.diff ? '<a href="#regressions">Regressions</a>' : ''}${records.some((r) => r.envelope) ? '<a href="#capacity">Capacity</a>' : ''}<a href="#glance">32-bit vs 64-bit</a><a href="#matrix">Results</a><a href="#claims">The article's claims</a><a href="#changes">Changes</a><a href="#peaks">Peak memory</a><a href="#timelines">Timelines</a></nav>
@@ -281,8 +282,6 @@ ${groups.join('\n')}</section>`;
 export function renderCompareHtml(input: ReportInput): string {
   // A capacity search's probes have their own section; the matrix and the claims are the ordinary jobs'.
   const plain = input.records.filter((r) => r.envelope === null);
-  const devices = deviceOrder(input.records);
-  const suites = suiteOrder(input.records);
   const failing = input.records.filter((r) => testStatus(r) === 'failed').length;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
@@ -290,7 +289,7 @@ export function renderCompareHtml(input: ReportInput): string {
 <title>pi-hil ${esc(input.meta.runId)}: can TensorFlow run on this Raspberry Pi?${failing ? ` (${failing} unexpected)` : ''}</title>
 <style>${css()}</style></head>
 <body><main>
-${header(input, devices.length, suites.length)}
+${header(input)}
 ${regressionsHtml(input.diff)}
 ${capacityHtml(input.records)}
 ${plain.length || !input.records.length ? `${glance(plain)}

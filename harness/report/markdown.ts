@@ -8,7 +8,7 @@ import { setupOf, verdictLabel } from './cell.ts';
 import type { ReportInput } from './compare.ts';
 import { escapeMdCell as cell, formatDelta, formatMb, formatMs, formatRam } from './format.ts';
 import { PEAK_NOTE, bootText, bootsByDevice, cellNotes, peakView, sessionText, truncationTexts } from './notes.ts';
-import { cellOf, deviceOrder, suiteOrder } from './order.ts';
+import { cellOf, deviceOrder, runSize, suiteOrder } from './order.ts';
 import { capacityMarkdown } from './capacity.ts';
 import { regressionsMarkdown } from './regressions-section.ts';
 
@@ -37,11 +37,13 @@ export function renderMarkdown(input: ReportInput): string {
   const records = input.records.filter((r) => r.envelope === null);
   const suites = suiteOrder(records);
   const devices = deviceOrder(records);
+  // The headline counts every record, a capacity search's probes too (as the HTML page does).
+  const size = runSize(input.records);
   const out: string[] = [];
   out.push('# Can TensorFlow run on this Raspberry Pi?', '');
-  out.push(`Run \`${meta.runId}\` · started ${meta.startedAt} · ${devices.length} devices × ${suites.length} suites, ${records.length} jobs · pi-hil ${meta.harnessVersion}${meta.gitSha ? ` @ \`${meta.gitSha.slice(0, 7)}\`` : ''}`, '');
+  out.push(`Run \`${meta.runId}\` · started ${meta.startedAt} · ${size.devices} devices × ${size.suites} suites, ${size.jobs} jobs · pi-hil ${meta.harnessVersion}${meta.gitSha ? ` @ \`${meta.gitSha.slice(0, 7)}\`` : ''}`, '');
   const counts = { expected: 0, unexpected: 0, infra: 0, skipped: 0, notinstalled: 0, none: 0 };
-  for (const r of records) counts[verdictLabel(r).key] += 1;
+  for (const r of input.records) counts[verdictLabel(r).key] += 1;
   out.push(`✅ ${counts.expected} as expected · ❌ ${counts.unexpected} unexpected · ⚠️ ${counts.infra} infrastructure · ⏭️ ${counts.skipped} never probed${counts.notinstalled ? ` · ➖ ${counts.notinstalled} not installed` : ''}`, '');
   const unreadable = input.unreadable ?? [];
   if (unreadable.length) {

@@ -38,6 +38,14 @@ export function suiteOrder(records: ResultRecord[]): string[] {
     .map(([column]) => column);
 }
 
+/**
+ * The size of a run for its headline: distinct devices and suites among all
+ * its records (a capacity search's probes too; params do not make a suite).
+ */
+export function runSize(records: readonly ResultRecord[]): { devices: number; suites: number; jobs: number } {
+  return { devices: new Set(records.map((r) => r.device.name)).size, suites: new Set(records.map((r) => r.suite)).size, jobs: records.length };
+}
+
 export interface DeviceRow {
   name: string;
   bits: '32-bit' | '64-bit';

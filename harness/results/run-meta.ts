@@ -1,5 +1,5 @@
 /** run.json: what a run was, beside its results.jsonl. */
-import type { DeviceSnapshot } from './record.ts';
+import type { DeviceSnapshot, ParamValue } from './record.ts';
 import type { ThresholdOverride } from '../config/thresholds.ts';
 
 export interface RunMeta {
@@ -9,7 +9,7 @@ export interface RunMeta {
   harnessVersion: string;
   gitSha: string | null;
   /** What was asked for on the command line. */
-  selection: { devices: string[]; tags: string[]; suites: string[]; shard: string | null; concurrency: number };
+  selection: RunSelection;
   /** The inventory as loaded, secrets removed (a password is only ever an env var's name anyway). */
   inventory: { file: string; devices: (DeviceSnapshot & { target: string })[] };
   /** Planned jobs, so a reader can tell finished from never-started. */
@@ -23,6 +23,22 @@ export interface RunMeta {
   thresholds?: Record<string, ThresholdOverride>;
   /** Set by `hil merge`: the shard runs this run was joined from. */
   shards?: ShardPart[];
+}
+
+export interface RunSelection {
+  devices: string[];
+  tags: string[];
+  suites: string[];
+  shard: string | null;
+  concurrency: number;
+  /**
+   * Suite parameters given on the command line, each with its values as parsed:
+   * `hil run --param`, or the values `hil envelope --fix` held. Empty: every
+   * parameter at its default. Absent in runs recorded before parameters existed.
+   */
+  params?: Record<string, ParamValue[]>;
+  /** `hil envelope` only: the parameter it searched and how. */
+  envelope?: { param: string; from: number; to: number; factor: number; resolution: number };
 }
 
 /** One shard of a merged run, as `hil merge` found it. */
