@@ -223,7 +223,8 @@ async function main(): Promise<void> {
           jobId: `j${i}-${sides.indexOf(sd)}`,
           payloadDir: SUITE,
           entry: ['main.py'],
-          probe: { code: probeScript({ allOf: [], anyOf: [], why: '' }) },
+          // `quick` needs nothing: a run since issue 13 sends it no probe; the runs before sent one that found nothing.
+          ...(sd.name === 'now' ? {} : { probe: { code: probeScript({ allOf: [], anyOf: [], why: '' }) } }),
           python,
           workdirRoot,
           deadlineMs: 30_000,

@@ -140,6 +140,12 @@ t.test('the probe finds modules without importing them', async (t) => {
   t.equal(missing.stdout.trim(), 'missing no_such_mod; one of also_missing, nor_this: needed for the test');
   mkdirSync(join(dir, 'empty'));
   t.equal(run([], []).stdout.trim(), 'no requirements');
+  // The requirements travel as Python literals written by JSON.stringify: awkward text must survive.
+  const why = 'it\'s "quoted", a \\ backslash, Grüße 🍓 and a\ttab';
+  const file = join(dir, 'probe-why.py');
+  writeFileSync(file, probeScript({ allOf: ['no_such_mod'], anyOf: [], why }));
+  const awkward = spawnSync('python3', [file], { cwd: dir, encoding: 'utf8' });
+  t.equal(awkward.stdout.trim(), `missing no_such_mod: ${why}`, awkward.stderr);
 });
 
 t.test('needs: what a device must have free, checked at the line and column of the mistake', async (t) => {

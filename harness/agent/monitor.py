@@ -1758,9 +1758,20 @@ def cmd_facts(a):
     return 0
 
 
+def on_path(tool):
+    """Whether `tool` is an executable file in a folder of PATH, as execvp would find it."""
+    for d in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        p = os.path.join(d or ".", tool)
+        if os.path.isfile(p) and os.access(p, os.X_OK):
+            return True
+    return False
+
+
 def read_throttled():
     """One `vcgencmd get_throttled`: (its text, as the facts keep it, or None; the number or None;
     why it could not be read, or None)."""
+    if not on_path("vcgencmd"):  # off a Pi: no process started only to learn that, twice a job
+        return None, None, "vcgencmd not found: not on PATH (%s)" % os.environ.get("PATH", os.defpath)
     rc, out, err = run_cmd(["vcgencmd", "get_throttled"])
     if rc is None:
         return None, None, "vcgencmd not found: " + err

@@ -8,10 +8,12 @@
 import type { Probe } from './suite.ts';
 
 export function probeScript(probe: Probe): string {
-  const spec = JSON.stringify({ all_of: probe.allOf, any_of: probe.anyOf, why: probe.why });
+  // A JSON string or list of strings is also a Python literal (JSON.stringify writes only escapes Python
+  // reads the same): no json import, which costs a slow Pi a third of a second.
+  const spec = `{"all_of": ${JSON.stringify(probe.allOf)}, "any_of": ${JSON.stringify(probe.anyOf)}, "why": ${JSON.stringify(probe.why)}}`;
   return `# pi-hil requirement probe (generated from suite.yaml). Python 3.7+.
-import importlib.util, json, sys
-spec = json.loads(${JSON.stringify(spec)})
+import importlib.util, sys
+spec = ${spec}
 
 def found(name):
     try:
