@@ -1,11 +1,20 @@
 /**
  * Peak memory is measured, not guessed: a payload that allocates and touches
  * exactly N MiB peaks at N plus the interpreter's baseline (measured in the
- * same run), and a short spike between two samples is still caught.
+ * same run), a short spike between two samples is still caught, and a payload
+ * smaller than the agent is not given the agent's peak.
  */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import t from 'tap';
+import type { EndEvent } from '../harness/agent/protocol.ts';
 import { LocalTransport } from '../harness/transport/local.ts';
-import { allocSource, runPlanted } from './agent-fixtures.ts';
+import { allocSource, PYTHON, runPlanted } from './agent-fixtures.ts';
+
+const MONITOR = fileURLToPath(new URL('../harness/agent/monitor.py', import.meta.url));
 
 const local = new LocalTransport({ name: 'memory', capMb: 1024 });
 t.teardown(() => local.close());
@@ -45,4 +54,21 @@ t.test('a 100 ms spike between two samples is still caught', async (t) => {
   t.ok(hwmLate >= 200 * 1024, `VmHWM in the same sample still shows the spike: ${hwmLate} KiB`);
   t.ok((run.memory.peakRssKb ?? 0) >= 200 * 1024, `peak ${run.memory.peakRssKb} KiB includes the spike`);
   t.comment(`sampled RSS alone peaked at ${run.memory.sampledPeakRssKb} KiB over ${run.memory.samples.length} samples`);
+});
+
+t.test('a payload smaller than the agent: its peak is its own, not the agent\'s high-water mark (the ru_maxrss trap)', async (t) => {
+  // The payload is the agent's child; the kernel carries the parent's high-water mark into the
+  // child's ru_maxrss across fork and exec. `sleep` needs about 1 MB; the agent about ten.
+  const workdir = mkdtempSync(join(tmpdir(), 'hil-trap-'));
+  t.teardown(() => rmSync(workdir, { recursive: true, force: true }));
+  const r = spawnSync(PYTHON, ['-S', MONITOR, 'start', '--workdir', workdir, '--deadline-s', '20', '--no-facts', '--', 'sleep', '0.5'], { encoding: 'utf8' });
+  t.equal(r.status, 0, r.stderr);
+  const end = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string }).find((e): e is EndEvent => e.type === 'end');
+  if (!end) return t.fail(`no end event in ${r.stdout}`);
+  t.equal(end.code, 0);
+  const raw = end.rusage?.maxrssKb ?? 0;
+  const peak = end.memory?.peakRssKb ?? Infinity;
+  t.ok(raw > 4096, `the raw ru_maxrss (${raw} KiB) is the agent's, inherited`);
+  t.ok(peak < 4096, `the recorded peak (${peak} KiB, by ${end.memory?.peakMethod}) is sleep's own`);
+  t.equal(end.memory?.rusageMaxrssKb, null, 'the inherited figure is not counted as the payload\'s');
 });

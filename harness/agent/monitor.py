@@ -49,39 +49,6 @@ PRESSURE_WINDOW_MS = 5000
 # VmHWM, fault counters and PSI are read at most this often (see TreeSampler.sample).
 SLOW_MS = 200
 
-# The launcher is a fresh, small interpreter (-S: no site). It forks the
-# payload into its own process group and reports the wait4 status and rusage.
-# Its child inherits only the launcher's small high-water mark across fork and
-# exec, not the worker's (the ru_maxrss trap).
-LAUNCHER = r"""
-import os, sys
-ctl = int(sys.argv[1]); os.chdir(sys.argv[2]); argv = sys.argv[3:]
-pid = os.fork()
-if pid == 0:
-    try:
-        os.setpgid(0, 0)
-        os.execvp(argv[0], argv)
-    except BaseException as e:
-        os.write(2, ("hil launcher: cannot exec %r: %s\n" % (argv[0], e)).encode())
-    os._exit(127)
-try:
-    os.setpgid(pid, pid)
-except OSError:
-    pass
-os.write(ctl, ("P %d\n" % pid).encode())
-while True:
-    try:
-        _, status, ru = os.wait4(pid, 0)
-        break
-    except InterruptedError:
-        pass
-code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
-sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
-os.write(ctl, ("X %d %d %d %d %d %d\n" % (code, sig, ru.ru_maxrss,
-    int(ru.ru_utime * 1000), int(ru.ru_stime * 1000), ru.ru_majflt)).encode())
-"""
-
-
 def mono_ms():
     return time.monotonic() * 1000.0
 
@@ -99,10 +66,11 @@ def read_text(path):
     return data.decode("utf-8", "replace") if data is not None else None
 
 
-def spawn(argv, stdin, stdout, stderr, env=None, keep=()):
+def spawn(argv, stdin, stdout, stderr, env=None, keep=(), new_group=False):
     """Start argv (looked up on PATH) with the given fds as 0, 1 and 2, and `keep`
     open too; every other fd of ours is close-on-exec, as Python makes them.
-    Returns the pid; raises OSError when argv cannot be run. posix_spawn (vfork
+    With new_group, the child leads a process group of its own (its pgid is
+    its pid). Returns the pid; raises OSError when argv cannot be run. posix_spawn (vfork
     underneath) where there is one: a forked copy of the agent costs an emulated
     Pi more than the import of subprocess saved."""
     for fd in keep:
@@ -110,12 +78,14 @@ def spawn(argv, stdin, stdout, stderr, env=None, keep=()):
     env = dict(os.environ) if env is None else env
     if hasattr(os, "posix_spawnp"):  # Python 3.8+
         acts = [(os.POSIX_SPAWN_DUP2, fd, std) for fd, std in ((stdin, 0), (stdout, 1), (stderr, 2))]
-        return os.posix_spawnp(argv[0], argv, env, file_actions=acts)
+        return os.posix_spawnp(argv[0], argv, env, file_actions=acts, **({"setpgroup": 0} if new_group else {}))
     r, w = os.pipe()  # close-on-exec: EOF when exec succeeds, the error otherwise
     pid = os.fork()
     if pid == 0:
         try:
             os.close(r)
+            if new_group:
+                os.setpgid(0, 0)
             for fd, std in ((stdin, 0), (stdout, 1), (stderr, 2)):
                 os.dup2(fd, std)
             os.execvpe(argv[0], argv, env)
@@ -1113,7 +1083,8 @@ class PayloadRunner(object):
         self.out = {1: OutputStream(os.path.join(st, "stdout.log"), self.markers.on_line),
                     2: OutputStream(os.path.join(st, "stderr.log"))}
         self.pid = None
-        self.exit = None  # {code, signal, rusage} once the launcher reported
+        self.exit = None  # {code, signal, rusage} once reaped
+        self.inherited_hwm_kb = 0  # our own VmHWM when the payload started: its ru_maxrss includes it
         self.payload_ms = None  # when the payload ended (or was given up on)
         self.killed_by = None
         self.killed_at_ms = None
@@ -1130,46 +1101,82 @@ class PayloadRunner(object):
     def run(self, argv, cwd, extra_env=None):
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
-        ctl_r, ctl_w = os.pipe()
         env = dict(os.environ)
         env.update(extra_env or {})  # the job spec's `env` (bundle header)
         env["PYTHONUNBUFFERED"] = "1"  # markers must arrive when printed
         self.since_uptime = float((read_text("/proc/uptime") or "0").split()[0])
         self.since_epoch = time.time()
+        # The payload is our own child, spawned without a second interpreter (a Python start
+        # costs an emulated Pi 3 a quarter of a second). The kernel carries a parent's
+        # high-water mark into its child's ru_maxrss across fork and exec (the ru_maxrss
+        # trap), so the payload's figure counts only where it is above ours (end_event).
+        self.inherited_hwm_kb = number_after(read_bytes("/proc/self/status") or b"", b"VmHWM:") or 0
+        os.chdir(cwd)  # the worker needs no cwd of its own: its paths are absolute
         null = os.open(os.devnull, os.O_RDONLY)
         try:
-            launcher = spawn([sys.executable, "-S", "-c", LAUNCHER, str(ctl_w), cwd] + list(argv),
-                             null, out_w, err_w, env=env, keep=(ctl_w,))
+            pid = spawn(list(argv), null, out_w, err_w, env=env, new_group=True)
         finally:
-            for fd in (out_w, err_w, ctl_w, null):
+            for fd in (out_w, err_w, null):
                 os.close(fd)
-        self.pump({out_r: self.out[1], err_r: self.out[2]}, ctl_r)
-        os.waitpid(launcher, 0)
+        self.started(pid)
+        self.pump({out_r: self.out[1], err_r: self.out[2]})
         for o in self.out.values():
             o.close()
         self.finish()
 
-    def pump(self, streams, ctl_r):
-        """Until the pipes close: read output and launcher reports, sample, kill when due."""
-        open_fds = list(streams) + [ctl_r]
-        ctl_buf = b""
+    def started(self, pid):
+        self.pid = pid
+        self.clock.start()
+        self.sampler.track(pid)
+        with open(os.path.join(self.st, "payload.json"), "w") as fh:
+            fh.write(dumps({"pid": pid, "pgid": pid}))
+        cg = self.sources
+        self.log.emit({"type": "start", "pid": pid, "pgid": pid, "t": 0,
+                       "cgroup": (cg.cg_kind + ":" + cg.cg_dir) if cg.cg_kind else None})
+        self.sample(full=True)
+
+    def reap(self):
+        """Collect the payload's exit status and rusage once it has ended (never blocks)."""
+        try:
+            pid, status, ru = os.wait4(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            pid, status, ru = self.pid, 0, None
+        if pid == 0:
+            return
+        self.payload_ms = self.clock.rel()
+        self.exit = {"code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+                     "signal": signame(os.WTERMSIG(status)) if os.WIFSIGNALED(status) else None,
+                     "rusage": None if ru is None else {
+                         "maxrssKb": ru.ru_maxrss, "utimeMs": int(ru.ru_utime * 1000),
+                         "stimeMs": int(ru.ru_stime * 1000), "majflt": ru.ru_majflt}}
+
+    def pump(self, streams):
+        """Until the payload has ended and its pipes closed: read its output, sample it, kill it when due."""
+        open_fds = list(streams)
         next_sample = mono_ms()
         exited_at = None
-        while open_fds:
+        closed_at = None
+        while open_fds or self.exit is None:
             now = mono_ms()
             if exited_at is not None and now - exited_at > 1000:
                 self.killpg()  # something of the group still holds the pipes
                 break
-            if self.pid is None or self.exit is not None:
+            if self.exit is not None:
                 timeout = self.interval / 1000.0
             else:
                 timeout = max(0.0, (next_sample - now) / 1000.0)
                 if self.killed_by is None:
                     timeout = min(timeout, max(0.0, (self.deadline - now) / 1000.0))
-            try:
-                ready, _, _ = select.select(open_fds, [], [], timeout)
-            except InterruptedError:
-                ready = []
+                if not open_fds and closed_at is not None and now - closed_at < 100:
+                    timeout = min(timeout, 0.005)  # its pipes closed: it is exiting, so look again soon
+            ready = []
+            if open_fds:
+                try:
+                    ready, _, _ = select.select(open_fds, [], [], timeout)
+                except InterruptedError:
+                    pass
+            else:
+                time.sleep(timeout)
             for fd in ready:
                 try:
                     data = os.read(fd, 65536)
@@ -1178,38 +1185,24 @@ class PayloadRunner(object):
                 if not data:
                     open_fds.remove(fd)
                     os.close(fd)
-                elif fd != ctl_r:
-                    streams[fd].feed(data)
+                    if not open_fds:
+                        closed_at = mono_ms()
                 else:
-                    ctl_buf += data
-                    while b"\n" in ctl_buf:
-                        line, ctl_buf = ctl_buf.split(b"\n", 1)
-                        self.on_ctl(line.decode().split())
-                    if self.exit is not None and exited_at is None:
-                        exited_at = mono_ms()
-            if self.pid is not None and self.exit is None:
+                    streams[fd].feed(data)
+            if self.exit is None:
+                self.reap()
+                if self.exit is not None:
+                    exited_at = mono_ms()
+                    continue
                 now = mono_ms()
                 if now >= next_sample:
                     self.sample()
                     next_sample = max(next_sample + self.interval, now + self.interval / 4)
                 self.kill_if_due(now)
-
-    def on_ctl(self, f):
-        if f and f[0] == "P":
-            self.pid = int(f[1])
-            self.clock.start()
-            self.sampler.track(self.pid)
-            with open(os.path.join(self.st, "payload.json"), "w") as fh:
-                fh.write(dumps({"pid": self.pid, "pgid": self.pid}))
-            cg = self.sources
-            self.log.emit({"type": "start", "pid": self.pid, "pgid": self.pid, "t": 0,
-                           "cgroup": (cg.cg_kind + ":" + cg.cg_dir) if cg.cg_kind else None})
-            self.sample(full=True)
-        elif f and f[0] == "X":
-            code, sig, maxrss, ut, st_, maj = (int(x) for x in f[1:7])
-            self.payload_ms = self.clock.rel()
-            self.exit = {"code": code if code >= 0 else None, "signal": signame(sig) if sig else None,
-                         "rusage": {"maxrssKb": maxrss, "utimeMs": ut, "stimeMs": st_, "majflt": maj}}
+        for fd in open_fds:
+            os.close(fd)
+        if self.exit is None:
+            self.reap()
 
     def sample(self, full=False):
         got = self.sampler.sample(full)
@@ -1292,8 +1285,12 @@ class PayloadRunner(object):
             # Gathered for any SIGKILL, even one the agent sent: which kill came first is for the controller to say.
             self.kernel_lines, self.kernel_source = kernel_oom_lines(
                 sorted(self.sampler.tree), self.since_uptime, self.since_epoch, self.unavailable)
-        rusage_peak = ((ex or {}).get("rusage") or {}).get("maxrssKb") or 0
-        self.markers.close(self.payload_ms, final_hwm=max(self.sampler.peak["hwm"], rusage_peak))
+        self.markers.close(self.payload_ms, final_hwm=max(self.sampler.peak["hwm"], self.own_maxrss_kb()))
+
+    def own_maxrss_kb(self):
+        """The payload's ru_maxrss where it is its own (above our high-water mark, see run), else 0."""
+        kb = ((self.exit or {}).get("rusage") or {}).get("maxrssKb") or 0
+        return kb if kb > self.inherited_hwm_kb else 0
 
 
 def end_event(unavailable, values, probe, runner=None, killed_by=None, agent_error=None):
@@ -1311,8 +1308,8 @@ def end_event(unavailable, values, probe, runner=None, killed_by=None, agent_err
     s = runner.sampler
     ex = runner.exit or {"code": None, "signal": None, "rusage": None}
     hwm_peak = s.peak["hwm"]
-    rusage_peak = (ex["rusage"] or {}).get("maxrssKb") or 0
-    best = max([(hwm_peak, "vmhwm"), (rusage_peak, "launcher_rusage"), (s.peak["rss"], "sampled_rss")],
+    rusage_peak = runner.own_maxrss_kb()
+    best = max([(hwm_peak, "vmhwm"), (rusage_peak, "rusage"), (s.peak["rss"], "sampled_rss")],
                key=lambda c: c[0])
     tails = {fd: runner.out[fd].kept() for fd in (1, 2)}
     ev.update({

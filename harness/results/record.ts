@@ -85,10 +85,12 @@ export const MemoryCgroupSchema = z.enum(MEMORY_CGROUPS);
 
 /**
  * How `memory.peakRssKb` was measured; recorded because the methods differ:
- * a child's ru_maxrss includes its parent's peak at fork, so the agent
- * measures from a small launcher or relies on VmHWM.
+ * a child's ru_maxrss includes its parent's peak at fork, so the agent counts
+ * the payload's `rusage` only above its own high-water mark and otherwise
+ * relies on VmHWM. `launcher_rusage` is the same figure in records made before
+ * the payload was the agent's own child (it was taken by a small launcher).
  */
-export const PEAK_METHODS = ['vmhwm', 'launcher_rusage', 'sampled_rss'] as const;
+export const PEAK_METHODS = ['vmhwm', 'rusage', 'sampled_rss', 'launcher_rusage'] as const;
 export const PeakMethodSchema = z.enum(PEAK_METHODS);
 export type PeakMethod = z.output<typeof PeakMethodSchema>;
 
