@@ -1251,6 +1251,15 @@ class PayloadRunner(object):
 
     def group_alive(self):
         """Pids still in the payload's process group or tree."""
+        try:
+            os.killpg(self.pid, 0)
+        except ProcessLookupError:
+            # No process left in the group: only a descendant that left it could remain (a slow Pi
+            # is spared the walk over every process otherwise).
+            if not any(alive(p) for p in self.sampler.tree if p != self.pid):
+                return []
+        except OSError:
+            pass
         return [p for p, f in scan_proc() if f[0] != b"Z" and (int(f[2]) == self.pid or p in self.sampler.tree)]
 
     def finish(self):
