@@ -77,7 +77,7 @@ export function deviceLeaseSite(transport: Transport, python: string, workdirRoo
     describe: `${transport.describe}:${dir}`,
     async run(op, arg, signal) {
       await transport.connect(signal);
-      const res = await transport.exec(shellJoin([python, '-c', SCRIPT, op, dir, JSON.stringify(arg)]), signal ? { signal } : {});
+      const res = await transport.exec(shellJoin([python, '-S', '-c', SCRIPT, op, dir, JSON.stringify(arg)]), signal ? { signal } : {});
       if (res.code !== 0) throw new Error(`lease ${op} failed on ${transport.describe} (exit ${res.code ?? res.signal}): ${res.stderr.trim().slice(-300)}`);
       return parseReply(res.stdout, transport.describe);
     },
@@ -96,7 +96,7 @@ export function hostLeaseSite(deviceName: string): LeaseSite {
     describe: `this host:${dir}`,
     run(op, arg, signal) {
       return new Promise((resolve, reject) => {
-        execFile('python3', ['-c', SCRIPT, op, dir, JSON.stringify(arg)], { encoding: 'utf8', ...(signal ? { signal } : {}) }, (err, stdout, stderr) => {
+        execFile('python3', ['-S', '-c', SCRIPT, op, dir, JSON.stringify(arg)], { encoding: 'utf8', ...(signal ? { signal } : {}) }, (err, stdout, stderr) => {
           if (err) reject(new Error(`lease ${op} failed on this host: ${stderr.trim().slice(-300) || err.message}`));
           else {
             try {
