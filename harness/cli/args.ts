@@ -82,3 +82,10 @@ export function durationMs(option: string, value: unknown, fallback: number, zer
   if (ms === null) throw new UsageError(option, String(value), `a duration such as 90s, 2m or 500ms${zero ? ', or 0' : ''}`);
   return ms;
 }
+
+/** `--allure 2|3`: which Allure makes a run's report (2, Java, unless told). */
+export function allureVersion(value: unknown): 2 | 3 {
+  if (value === undefined || value === '2') return 2;
+  if (value === '3') return 3;
+  throw new UsageError('--allure', String(value), '2 (Allure 2, Java; the default) or 3 (Allure 3, Node)');
+}

@@ -8,7 +8,7 @@ import { UsageError } from '../config/diagnostics.ts';
 import { SiteFormatError } from '../publish/nights.ts';
 import { publishNight } from '../publish/site.ts';
 import { NoReadableRecordsError, ResultsFormatError } from '../results/read.ts';
-import { helpText, parseCommand, positiveInt, type CommandSpec } from './args.ts';
+import { allureVersion, helpText, parseCommand, positiveInt, type CommandSpec } from './args.ts';
 
 const SPEC: CommandSpec = {
   name: 'publish',
@@ -21,12 +21,6 @@ const SPEC: CommandSpec = {
     allure: { type: 'string', arg: '2|3', help: 'Allure 2 (default; Java) or Allure 3 (Node) for the night\'s report' },
   },
 };
-
-export function allureVersion(value: unknown): 2 | 3 {
-  if (value === undefined || value === '2') return 2;
-  if (value === '3') return 3;
-  throw new UsageError('--allure', String(value), '2 (Allure 2, Java; the default) or 3 (Allure 3, Node)');
-}
 
 export async function publishCommand(argv: string[]): Promise<number> {
   try {

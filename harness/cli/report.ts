@@ -15,8 +15,7 @@ import { loadReportInput, renderMarkdown, renderTap, unreadableWarnings, writeRe
 import { loadThresholdsFile } from '../config/thresholds.ts';
 import { regressionLines, stepSummaryMarkdown, thresholdLines } from '../report/regressions-section.ts';
 import type { RunDiff } from '../report/diff.ts';
-import { helpText, parseCommand, type CommandSpec } from './args.ts';
-import { allureVersion } from './publish.ts';
+import { allureVersion, helpText, parseCommand, type CommandSpec } from './args.ts';
 
 const SPEC: CommandSpec = {
   name: 'report',

@@ -8,9 +8,6 @@ import { basename, join, resolve } from 'node:path';
 import type { ResultRecord } from '../results/record.ts';
 import { finalAttempts } from '../results/attempts.ts';
 import { readResultsTolerant, readRunMeta, type ResultsFormatError } from '../results/read.ts';
-import { writeAllureResults, executorFor } from './allure.ts';
-import { allureGenerate, carryHistory, findPreviousReport, trendLength } from './allure-generate.ts';
-import { writeAllure3 } from './allure3-report.ts';
 import { renderCompareHtml, type ReportInput, type UnreadableLine } from './compare.ts';
 import { diffRuns, type RunDiff } from './diff.ts';
 import { resolvePolicy, type ThresholdsFile } from '../config/thresholds.ts';
@@ -123,9 +120,13 @@ export async function writeReports(runDir: string, options: ReportOptions = {}):
   await writeFile(paths.junit, renderJunit(input.records, input.meta.runId));
 
   let allureError: string | null = null;
+  // The Allure writers load only when asked for: a report without Allure starts that much sooner.
   if (options.allure !== false && options.allureVersion === 3) {
+    const { writeAllure3 } = await import('./allure3-report.ts');
     ({ allureError, results: paths.allureResults, report: paths.allureReport } = await writeAllure3(dir, input, options, warnings));
   } else if (options.allure !== false) {
+    const { writeAllureResults, executorFor } = await import('./allure.ts');
+    const { allureGenerate, carryHistory, findPreviousReport, trendLength } = await import('./allure-generate.ts');
     const env = options.env ?? process.env;
     const results = join(dir, 'allure-results');
     const report = join(dir, 'allure-report');

@@ -65,7 +65,19 @@ export function deviceOrder(records: ResultRecord[]): DeviceRow[] {
   );
 }
 
-/** The job of `device` in `column` (a suite, with its params when it has any; see columnOf). */
-export function cellOf(records: ResultRecord[], device: string, column: string): ResultRecord | undefined {
-  return records.find((r) => r.device.name === device && columnOf(r) === column);
+/** Each records array's cells, indexed once: a page asks for every device × column. */
+const cellIndexes = new WeakMap<readonly ResultRecord[], Map<string, ResultRecord>>();
+
+/** The job of `device` in `column` (a suite, with its params when it has any; see columnOf): the first such record. */
+export function cellOf(records: readonly ResultRecord[], device: string, column: string): ResultRecord | undefined {
+  let index = cellIndexes.get(records);
+  if (!index) {
+    index = new Map();
+    for (const r of records) {
+      const key = `${r.device.name}\n${columnOf(r)}`;
+      if (!index.has(key)) index.set(key, r);
+    }
+    cellIndexes.set(records, index);
+  }
+  return index.get(`${device}\n${column}`);
 }
