@@ -66,15 +66,13 @@ def read_text(path):
     return data.decode("utf-8", "replace") if data is not None else None
 
 
-def spawn(argv, stdin, stdout, stderr, env=None, keep=(), new_group=False):
-    """Start argv (looked up on PATH) with the given fds as 0, 1 and 2, and `keep`
-    open too; every other fd of ours is close-on-exec, as Python makes them.
-    With new_group, the child leads a process group of its own (its pgid is
-    its pid). Returns the pid; raises OSError when argv cannot be run. posix_spawn (vfork
-    underneath) where there is one: a forked copy of the agent costs an emulated
-    Pi more than the import of subprocess saved."""
-    for fd in keep:
-        os.set_inheritable(fd, True)
+def spawn(argv, stdin, stdout, stderr, env=None, new_group=False):
+    """Start argv (looked up on PATH) with the given fds as 0, 1 and 2; every
+    other fd of ours is close-on-exec, as Python makes them. With new_group,
+    the child leads a process group of its own (its pgid is its pid). Returns
+    the pid; raises OSError when argv cannot be run. posix_spawn (vfork
+    underneath) where there is one: a forked copy of the agent costs an
+    emulated Pi more than the import of subprocess saved."""
     env = dict(os.environ) if env is None else env
     if hasattr(os, "posix_spawnp"):  # Python 3.8+
         acts = [(os.POSIX_SPAWN_DUP2, fd, std) for fd, std in ((stdin, 0), (stdout, 1), (stderr, 2))]
@@ -796,7 +794,7 @@ class TreeSampler(object):
         self.page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
         self.count = 0
         self.slow_t = -SLOW_MS
-        self.tree_hwm = 0
+        self.last_hwm = {}  # pid -> its last VmHWM reading
         self.sysmem = (0, 0)
         self.prev = None
         self.rates = (0, 0, None)
@@ -841,9 +839,11 @@ class TreeSampler(object):
     def sample(self, full=False):
         """One sample; returns the tree's (rss, hwm) in KiB, or None with
         nothing to measure. Hot path: 20 times a second for the whole run, so
-        it reads the cheap statm each time, parses with bytes.find instead of
-        regexes and writes its JSON by hand. VmHWM (monotonic, so nothing is
-        lost by reading it less often), fault counters and PSI (a 10 s average
+        it reads statm and status each time, parses with bytes.find instead of
+        regexes and writes its JSON by hand. VmHWM is read every time although
+        it only grows: it dies with the process, and for a payload smaller than
+        the agent it is the peak (its ru_maxrss is then the agent's), so the last
+        reading must be close to its end. Fault counters and PSI (a 10 s average
         anyway) are read every SLOW_MS, and whenever `full` (phase edges, kills)."""
         if self.pid is None:
             return None
@@ -878,16 +878,16 @@ class TreeSampler(object):
     def read_tree(self, slow):
         """Sums over the tree: (processes, rss, anon, file, largest VmHWM, major faults)."""
         n = rss = anon = fil = pmaj = 0
-        hwm = 0 if slow else self.tree_hwm
+        hwm = 0
         page_kb = self.page_kb
         for p, (st, sa, sm) in list(self.pidfiles.items()):
             try:
                 m = sm.read().split()
-                s = st.read() if slow else None
+                s = st.read()
                 stat = sa.read() if slow else None
             except OSError:
                 m = None
-            if not m or (slow and not s):
+            if not m or not s:
                 for f in (st, sa, sm):
                     f.close()
                 del self.pidfiles[p]
@@ -899,15 +899,15 @@ class TreeSampler(object):
             rss += r
             fil += sh
             anon += r - sh
+            # An exiting process (a zombie) has no VmHWM line any more: it keeps its last one.
+            h = number_after(s, b"VmHWM:") or self.last_hwm.get(p, 0)
+            self.last_hwm[p] = h
+            if h > hwm:
+                hwm = h
             if slow:
-                h = number_after(s, b"VmHWM:") or 0
-                if h > hwm:
-                    hwm = h
                 f = stat_fields(stat)
                 if len(f) > 9:
                     pmaj += int(f[9])
-        if slow:
-            self.tree_hwm = hwm
         return n, rss, anon, fil, hwm, pmaj
 
     def read_system(self, pmaj):
@@ -1110,7 +1110,6 @@ class PayloadRunner(object):
         # costs an emulated Pi 3 a quarter of a second). The kernel carries a parent's
         # high-water mark into its child's ru_maxrss across fork and exec (the ru_maxrss
         # trap), so the payload's figure counts only where it is above ours (end_event).
-        self.inherited_hwm_kb = number_after(read_bytes("/proc/self/status") or b"", b"VmHWM:") or 0
         os.chdir(cwd)  # the worker needs no cwd of its own: its paths are absolute
         null = os.open(os.devnull, os.O_RDONLY)
         try:
@@ -1118,6 +1117,9 @@ class PayloadRunner(object):
         finally:
             for fd in (out_w, err_w, null):
                 os.close(fd)
+        # Read after the spawn: the child ran on our memory until its exec, so this is at
+        # least what the kernel seeded its ru_maxrss with.
+        self.inherited_hwm_kb = number_after(read_bytes("/proc/self/status") or b"", b"VmHWM:") or 0
         self.started(pid)
         self.pump({out_r: self.out[1], err_r: self.out[2]})
         for o in self.out.values():
@@ -1139,8 +1141,10 @@ class PayloadRunner(object):
         """Collect the payload's exit status and rusage once it has ended (never blocks)."""
         try:
             pid, status, ru = os.wait4(self.pid, os.WNOHANG)
-        except ChildProcessError:
-            pid, status, ru = self.pid, 0, None
+        except ChildProcessError:  # reaped by someone else: it has ended, how is not known
+            self.payload_ms = self.clock.rel()
+            self.exit = {"code": None, "signal": None, "rusage": None}
+            return
         if pid == 0:
             return
         self.payload_ms = self.clock.rel()
