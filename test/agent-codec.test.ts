@@ -5,15 +5,12 @@
  * on the device's Python.
  */
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
-import { PYTHON } from './agent-fixtures.ts';
-
-const MONITOR = fileURLToPath(new URL('../harness/agent/monitor.py', import.meta.url));
+import { MONITOR, PYTHON, withAgentModule } from './agent-fixtures.ts';
 
 /** Run `code` with the agent loaded as module `m`; returns its stdout (and fails the test on a non-zero exit). */
 function py(t: Test, code: string): string {
-  const r = spawnSync(PYTHON, ['-S', '-c', `import importlib.util, sys\nspec = importlib.util.spec_from_file_location("m", ${JSON.stringify(MONITOR)})\nm = importlib.util.module_from_spec(spec)\nspec.loader.exec_module(m)\n${code}`], { encoding: 'utf8' });
+  const r = withAgentModule(code);
   t.equal(r.status, 0, r.stderr);
   return r.stdout;
 }

@@ -2,9 +2,11 @@
  * Shared fixtures for the agent tests: planted payloads in a temp folder, a
  * temp device workdir, and a look at /proc for anything a job left behind.
  */
+import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { AgentEvent } from '../harness/agent/protocol.ts';
 import type { AgentJob, AgentRun } from '../harness/agent/client.ts';
 import { runOnDevice } from '../harness/agent/client.ts';
@@ -14,6 +16,14 @@ import { descendantsOf, processes } from '../scripts/lib/proc.ts';
 
 /** The device interpreter for local runs; overridable for other machines. */
 export const PYTHON = process.env.HIL_TEST_PYTHON ?? '/usr/bin/python3';
+
+export const MONITOR = fileURLToPath(new URL('../harness/agent/monitor.py', import.meta.url));
+
+/** Run Python `code` (with -S, as the agent runs) with the agent loaded as module `m`: its exit status and output. */
+export function withAgentModule(code: string): { status: number | null; stdout: string; stderr: string } {
+  const load = `import importlib.util, sys\nspec = importlib.util.spec_from_file_location("m", ${JSON.stringify(MONITOR)})\nm = importlib.util.module_from_spec(spec)\nspec.loader.exec_module(m)\n`;
+  return spawnSync(PYTHON, ['-S', '-c', load + code], { encoding: 'utf8', timeout: 60_000 });
+}
 
 let counter = 0;
 

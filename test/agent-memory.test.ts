@@ -8,13 +8,10 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import type { EndEvent } from '../harness/agent/protocol.ts';
 import { LocalTransport } from '../harness/transport/local.ts';
-import { allocSource, PYTHON, runPlanted } from './agent-fixtures.ts';
-
-const MONITOR = fileURLToPath(new URL('../harness/agent/monitor.py', import.meta.url));
+import { allocSource, MONITOR, PYTHON, runPlanted } from './agent-fixtures.ts';
 
 const local = new LocalTransport({ name: 'memory', capMb: 1024 });
 t.teardown(() => local.close());

@@ -135,7 +135,7 @@ t.test('a probe that fails, and one that exits with a message, are told apart as
   t.same(failing.probe, { ok: false, message: 'missing numpy (exit 1)' });
   t.equal(failing.pid, null, 'the payload never started');
   const raising = await runOnDevice(local, job(p, { probe: { code: 'raise RuntimeError("probe broke")\n' } }), new AbortController().signal);
-  t.match(raising.probe?.message ?? '', /RuntimeError: probe broke \(exit 1\)/);
+  t.match(raising.probe?.message ?? `no probe result; the job ended ${JSON.stringify(raising.ending)}`, /RuntimeError: probe broke \(exit 1\)/);
 });
 
 t.test('a workdir that cannot be written is a deploy failure', async (t) => {

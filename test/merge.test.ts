@@ -45,7 +45,9 @@ const byJob = (rs: ResultRecord[]) => rs.map(stable).sort((x, y) => x.jobId.loca
 
 const root = t.testdir();
 const inventory = join(root, 'devices.yaml');
-writeFileSync(inventory, INVENTORY);
+// A workdir root of its own: local devices are all this host, and another test's job under the shared
+// default (/tmp/pi-hil) would show in these records as a foreign job.
+writeFileSync(inventory, INVENTORY.replace('arch: amd64 }', `arch: amd64, workdir: ${JSON.stringify(join(root, 'device'))} }`));
 const run = (out: string, ...extra: string[]) =>
   hil(['run', '-i', inventory, '--suites', TEST_SUITES, '--suite', 'quick', '--out', join(root, out), '--no-report', '--concurrency', '1', ...extra]);
 
@@ -55,6 +57,7 @@ const split = parseInventory('devices.yaml', INVENTORY, {}).devices.map((d) => s
 t.test('1/2 and 2/2 merged are the unsharded run', async (t) => {
   t.ok(split.includes(1) && split.includes(2), `both shards get devices: ${split.join(',')}`);
   // One job at a time, one run after the other: local devices are all this host, where a job beside it shows as a foreign one.
+  t.match(readFileSync(inventory, 'utf8'), /workdir: /, 'the devices work under this test\'s folder');
   const whole = await run('whole');
   const one = await run('s1', '--shard', '1/2');
   const two = await run('s2', '--shard', '2/2');

@@ -1530,6 +1530,7 @@ def follow(wd, offset, wake=None, cleanup=False):
         f.seek(offset)
         buf = b""
         quiet = 0
+        gone = False  # the worker was found dead once: one more read before saying so
         while True:
             chunk = f.read(65536)
             if chunk:
@@ -1555,11 +1556,15 @@ def follow(wd, offset, wake=None, cleanup=False):
                 pid = read_pid(st)
             quiet += 1
             if quiet % 2 == 0 and pid is not None and not alive(pid):
-                tail = f.read()
-                if tail:
-                    buf += tail
+                if not gone:
+                    # It may have written its end just before it went: read once more, through the
+                    # top of the loop, where whole lines are passed on and the end is seen.
+                    gone = True
                     continue
-                sys.stderr.write("monitor: worker %d is gone and wrote no end event\n" % pid)
+                # Its own last words (a traceback, if it had time for one) say why.
+                err = (read_text(os.path.join(st, "agent.err")) or "").strip().splitlines()[-3:]
+                sys.stderr.write("monitor: worker %d is gone and wrote no end event%s\n"
+                                 % (pid, (": " + " | ".join(err)) if err else " (agent.err is empty)"))
                 return 3
             # Samples arrive in batches; other events wake us at once. Waking less keeps the device quiet.
             wake = wait_for(wake, 1.0 if wake is not None else 0.25)
