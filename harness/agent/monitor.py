@@ -839,12 +839,12 @@ class TreeSampler(object):
     def sample(self, full=False):
         """One sample; returns the tree's (rss, hwm) in KiB, or None with
         nothing to measure. Hot path: 20 times a second for the whole run, so
-        it reads statm and status each time, parses with bytes.find instead of
-        regexes and writes its JSON by hand. VmHWM is read every time although
-        it only grows: it dies with the process, and for a payload smaller than
-        the agent it is the peak (its ru_maxrss is then the agent's), so the last
-        reading must be close to its end. Fault counters and PSI (a 10 s average
-        anyway) are read every SLOW_MS, and whenever `full` (phase edges, kills)."""
+        it reads the cheap statm each time, parses with bytes.find instead of
+        regexes and writes its JSON by hand. VmHWM (monotonic, so little is lost
+        by reading it less often: at most a peak in a process's last SLOW_MS),
+        fault counters and PSI (a 10 s average anyway) are read every SLOW_MS,
+        and whenever `full` (phase edges, kills). Reading status every time
+        doubled the agent's CPU."""
         if self.pid is None:
             return None
         k = self.count
@@ -883,11 +883,11 @@ class TreeSampler(object):
         for p, (st, sa, sm) in list(self.pidfiles.items()):
             try:
                 m = sm.read().split()
-                s = st.read()
+                s = st.read() if slow else None
                 stat = sa.read() if slow else None
             except OSError:
                 m = None
-            if not m or not s:
+            if not m or (slow and not s):
                 for f in (st, sa, sm):
                     f.close()
                 del self.pidfiles[p]
@@ -899,9 +899,11 @@ class TreeSampler(object):
             rss += r
             fil += sh
             anon += r - sh
-            # An exiting process (a zombie) has no VmHWM line any more: it keeps its last one.
-            h = number_after(s, b"VmHWM:") or self.last_hwm.get(p, 0)
-            self.last_hwm[p] = h
+            # Between readings, and once exiting (a zombie has no VmHWM line), a process keeps its last one.
+            h = self.last_hwm.get(p, 0)
+            if slow:
+                h = number_after(s, b"VmHWM:") or h
+                self.last_hwm[p] = h
             if h > hwm:
                 hwm = h
             if slow:
