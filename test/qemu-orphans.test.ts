@@ -84,7 +84,15 @@ t.test('the sweep kills a QEMU whose controller is gone and spares live controll
   const fake = spawn('bash', ['-c', 'exec -a qemu-system-fake sleep 600'], { stdio: 'ignore', detached: true });
   fake.unref();
   const fakePid = fake.pid as number;
-  await waitFor('the stand-in QEMU to start', () => isQemu(fakePid), 5000);
+  // Until its exec, the stand-in is bash, whose own argv already names qemu-system-fake: wait for the exec itself.
+  const execd = () => {
+    try {
+      return readFileSync(`/proc/${fakePid}/cmdline`, 'utf8').split('\0')[0] === 'qemu-system-fake';
+    } catch {
+      return false;
+    }
+  };
+  await waitFor('the stand-in QEMU to start', execd, 5000);
   const deadDir = path.join(vmsDir(), 'stale-1');
   mkdirSync(deadDir);
   writeVmRecord(deadDir, { qemuPid: fakePid, controllerPid: 2 ** 22 + 7, binary: 'qemu-system-fake', name: 'stale', startedAt: '' });
