@@ -7,15 +7,21 @@
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { withAgentModule } from './agent-fixtures.ts';
 
-t.test('an end written just before the worker went is passed on, and the job ends 0', async (t) => {
+/** A job's workdir as a worker leaves it: a hello in its events, and the pid of a process that is not there. */
+function workdirOfGoneWorker(t: Test): string {
   const wd = mkdtempSync(join(tmpdir(), 'hil-follow-'));
   t.teardown(() => rmSync(wd, { recursive: true, force: true }));
   mkdirSync(join(wd, '.hil'));
   writeFileSync(join(wd, '.hil', 'events.jsonl'), '{"type":"hello","v":1}\n');
   writeFileSync(join(wd, '.hil', 'worker.pid'), '999999999\n');
+  return wd;
+}
+
+t.test('an end written just before the worker went is passed on, and the job ends 0', async (t) => {
+  const wd = workdirOfGoneWorker(t);
   const r = withAgentModule(`
 import os
 events = os.path.join(${JSON.stringify(wd)}, ".hil", "events.jsonl")
@@ -31,11 +37,7 @@ sys.exit(m.follow(${JSON.stringify(wd)}, 0, wake=None))
 });
 
 t.test('a worker that is gone without an end is reported, with its last words from agent.err', async (t) => {
-  const wd = mkdtempSync(join(tmpdir(), 'hil-follow-'));
-  t.teardown(() => rmSync(wd, { recursive: true, force: true }));
-  mkdirSync(join(wd, '.hil'));
-  writeFileSync(join(wd, '.hil', 'events.jsonl'), '{"type":"hello","v":1}\n');
-  writeFileSync(join(wd, '.hil', 'worker.pid'), '999999999\n');
+  const wd = workdirOfGoneWorker(t);
   writeFileSync(join(wd, '.hil', 'agent.err'), 'Traceback (most recent call last):\n  File "x", line 1\nMemoryError\n');
   const r = withAgentModule(`sys.exit(m.follow(${JSON.stringify(wd)}, 0, wake=None))`);
   t.equal(r.status, 3);
