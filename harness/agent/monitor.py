@@ -1397,7 +1397,7 @@ def run_probe(path, cwd, deadline, kill_marker):
         else:
             msg = "probe killed on the controller's request after %d ms" % ms
         return {"ok": False, "message": msg, "killedBy": who}
-    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status)
+    code = exit_code(status)
     text = out.decode("utf-8", "replace").strip()
     last = text.splitlines()[-1] if text else ""
     if code == 0:
@@ -1839,7 +1839,6 @@ def cmd_health(a):
 
 # Each command's options: name -> (attribute, kind, default); kind is str, float, int, a tuple of the
 # values allowed, or a constant that the flag sets. `start` takes the payload's argv after its options.
-TAKES = object()
 OPTIONS = {
     "start": {"--workdir": ("workdir", str, None), "--deadline-s": ("deadline_s", float, None),
               "--interval-ms": ("interval_ms", float, 50.0), "--probe": ("probe", str, None),
